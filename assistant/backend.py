@@ -1,0 +1,124 @@
+"""The one seam between the engine and an inference library: the `Backend` protocol and its small value types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+StopReason = Literal["stop_token", "stop_string", "max_tokens", "context_full", "cancelled"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about a loaded model that prompt building needs."""
+
+    name: str
+    path: str
+    arch: str
+    context_length: int  # the context window actually in use (model's training context, capped by settings)
+    train_context_length: int
+    vocab_size: int
+    bos_id: int | None
+    eos_id: int | None
+    add_bos: bool
+    chat_template: str | None = None
+    # Single-token special tokens found in the vocabulary, by text (e.g. "<fim_prefix>": 1).
+    special_tokens: dict[str, int] = field(default_factory=dict)
+    # Token ids that end generation for any prompt (end-of-generation tokens from the vocabulary).
+    eog_ids: frozenset[int] = frozenset()
+    quantization: str = ""
+    size_bytes: int = 0
+    backend: str = ""
+
+
+@dataclass
+class Timings:
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens found in the KV cache and not evaluated again
+    prompt_ms: float = 0.0
+    generated_tokens: int = 0
+    generation_ms: float = 0.0
+
+    @property
+    def evaluated_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 64
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 0.95
+    top_k: int = 40
+    stop_ids: frozenset[int] = frozenset()
+    stop_strings: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    tokens: list[int]
+    stop_reason: StopReason
+    timings: Timings
+
+
+CancelCheck = Callable[[], bool]
+TextCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded model. Implementations: llama.cpp (in-process GGUF) and transformers (HF checkpoints).
+
+    `generate` checks `cancel` before every prompt batch and every generated token and returns early with
+    stop_reason "cancelled"; `on_text` receives decoded text as it is produced (streaming). Calls are
+    serialized by the implementation; a backend keeps the previous prompt's KV cache so a prompt that extends
+    it only evaluates the new tokens.
+    """
+
+    info: ModelInfo
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        """Token ids for `text` without BOS. With special=False, special-token text is plain text."""
+        ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        *,
+        cancel: CancelCheck | None = None,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult: ...
+
+    def close(self) -> None: ...
+
+
+def find_stop_string(text: str, stops: Sequence[str]) -> int:
+    """Index of the earliest stop string in `text`, or -1."""
+    best = -1
+    for stop in stops:
+        if not stop:
+            continue
+        i = text.find(stop)
+        if i != -1 and (best == -1 or i < best):
+            best = i
+    return best
+
+
+def held_back(text: str, stops: Sequence[str]) -> int:
+    """How many trailing characters might be the start of a stop string (not safe to stream yet)."""
+    keep = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:n]):
+                keep = max(keep, n)
+                break
+    return keep

