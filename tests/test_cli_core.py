@@ -174,3 +174,30 @@ def test_help_imports_neither_torch_nor_llama():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "complete" in out.stdout and "doctor" in out.stdout
+
+
+@pytest.mark.slow
+def test_bench_latency_reports_ratios_against_raw_baselines():
+    result = run("bench", "latency", "--keystrokes", "3", "--warmup", "1", "--max-tokens", "4", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["keystrokes"] == 3
+    for label in ("starassist", "raw_warm", "raw_cold"):
+        assert report[label]["p50_ms"] > 0 and report[label]["p95_ms"] >= report[label]["p50_ms"]
+    assert report["speedup_vs_raw_cold_p50"] > 0 and report["speedup_vs_raw_warm_p50"] > 0
+    assert report["kv_reuse"] >= 0.9  # typing only appends: nearly every prompt token comes from the cache
+
+
+def test_unknown_benchmark():
+    assert_one_line_error(run("bench", "throughput"), "unknown benchmark")
+
+
+def test_ci_runs_the_readme_test_command_exactly():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```bash\n")[1:]]
+    test_command = next(b for b in blocks if "pytest" in b)
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    line = next(x for x in ci.splitlines() if x.startswith("bash -c "))
+    assert line[len('bash -c "'):-1].replace('\\"', '"') == test_command
+    assert "exit 1" in ci and '"$rc" -eq 5' in ci  # pytest's "no tests" must fail CI
