@@ -14,7 +14,6 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -36,11 +35,11 @@ def _summary(values: list[float]) -> dict[str, float]:
 @command("bench")
 def bench(
     what: str = typer.Argument("latency", help="What to measure: latency."),
-    file: Optional[Path] = typer.Option(None, help="File to type through (default: a bundled sample)."),
+    file: Path | None = typer.Option(None, help="File to type through (default: a bundled sample)."),
     keystrokes: int = typer.Option(24, help="Characters typed (one completion each)."),
     max_tokens: int = typer.Option(16, help="Tokens generated per suggestion."),
     warmup: int = typer.Option(2, help="Keystrokes not counted (model warm-up)."),
-    model: Optional[str] = typer.Option(None, "--model", "-m"),
+    model: str | None = typer.Option(None, "--model", "-m"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw llama-cpp-python baselines."""

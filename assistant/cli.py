@@ -7,7 +7,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -64,14 +63,14 @@ def complete(
     file: Path = typer.Argument(..., help="The file to complete in."),
     line: int = typer.Option(..., "--line", "-l", help="1-based line of the cursor."),
     col: int = typer.Option(..., "--col", "-c", help="1-based column of the cursor, in characters."),
-    model: Optional[str] = ModelOpt,
+    model: str | None = ModelOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON: text, model, format, timings."),
-    fim_format: Optional[str] = typer.Option(None, help="FIM format (default: detected from the vocabulary)."),
-    fim_mode: Optional[str] = typer.Option(None, help="auto, psm or spm."),
-    max_tokens: Optional[int] = typer.Option(None, help="Most tokens to generate."),
-    multiline: Optional[bool] = typer.Option(None, "--multiline/--single-line", help="Default: decided from the cursor context."),
-    path: Optional[str] = typer.Option(None, help="Path shown to the model (default: relative to the git root)."),
-    repo: Optional[str] = typer.Option(None, help="Repository name shown to the model (default: the git root's name)."),
+    fim_format: str | None = typer.Option(None, help="FIM format (default: detected from the vocabulary)."),
+    fim_mode: str | None = typer.Option(None, help="auto, psm or spm."),
+    max_tokens: int | None = typer.Option(None, help="Most tokens to generate."),
+    multiline: bool | None = typer.Option(None, "--multiline/--single-line", help="Default: decided from the cursor context."),
+    path: str | None = typer.Option(None, help="Path shown to the model (default: relative to the git root)."),
+    repo: str | None = typer.Option(None, help="Repository name shown to the model (default: the git root's name)."),
     plain: bool = typer.Option(False, "--plain", help="No file path or repository in the prompt (plain FIM layout)."),
     raw: bool = typer.Option(False, "--raw", help="Print the model's output without post-processing."),
 ) -> None:
@@ -124,7 +123,7 @@ def _gguf_row(ref) -> dict:
     info = read_gguf(ref.path, arrays=("tokenizer.ggml.tokens", "tokenizer.ggml.token_type"))
     tokens = info.metadata.get("tokenizer.ggml.tokens") or []
     types = info.metadata.get("tokenizer.ggml.token_type") or []
-    specials = {t for t, ty in zip(tokens, types) if ty in (3, 4)}  # CONTROL, USER_DEFINED
+    specials = {t for t, ty in zip(tokens, types, strict=False) if ty in (3, 4)}  # CONTROL, USER_DEFINED
     return {
         "model": ref.display_name if ref.origin != "path" else ref.source,
         "kind": "gguf",
@@ -165,7 +164,7 @@ def _hf_row(ref) -> dict:
 @command()
 def models(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    model: Optional[str] = ModelOpt,
+    model: str | None = ModelOpt,
 ) -> None:
     """List the models starassist can use: embedded, local Hugging Face cache, configured paths."""
     from .models import EMBEDDED, list_hf_cache, resolve_model
@@ -222,7 +221,7 @@ def main():
 
 @command()
 def doctor(
-    model: Optional[str] = ModelOpt,
+    model: str | None = ModelOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check the chosen model: it loads, its FIM format, a dry infill, timings and thread settings."""
@@ -289,7 +288,7 @@ def rectangle_area(width: float, height: float) -> float:
 
 
 @command()
-def demo(model: Optional[str] = ModelOpt) -> None:
+def demo(model: str | None = ModelOpt) -> None:
     """Complete a small Python file with the real engine and print the result with timings."""
     from rich.console import Console
     from rich.syntax import Syntax

@@ -109,8 +109,8 @@ def cli_settings(**overrides: Any):
 
 def load_engine(settings: Any, *, status: bool = True):
     """Resolve and load the configured model, with a spinner on stderr when interactive."""
-    from .loader import load_backend
     from .completion import CompletionEngine
+    from .loader import load_backend
 
     if status and sys.stderr.isatty():
         from rich.console import Console
