@@ -122,3 +122,62 @@ def held_back(text: str, stops: Sequence[str]) -> int:
                 keep = max(keep, n)
                 break
     return keep
+
+
+@dataclass
+class DecodeSteps:
+    """What a backend supplies to the shared decode loop."""
+
+    sample: Callable[[], int]  # the next token from the current logits
+    advance: Callable[[int], None]  # evaluate a generated token (its logits become current)
+    position: Callable[[], int]  # tokens now in the context
+    text_of: Callable[[list[int]], str]  # text of the generated tokens; an incomplete UTF-8 tail reads as U+FFFD
+
+
+def decode(
+    steps: DecodeSteps,
+    params: GenerationParams,
+    *,
+    eog_ids: frozenset[int],
+    n_ctx: int,
+    cancel: CancelCheck | None,
+    on_text: TextCallback | None,
+) -> tuple[list[int], str, StopReason]:
+    """The decode loop every backend shares: cancel check before each token, stop ids and strings, streaming
+    that never emits a possible stop-string start or half a UTF-8 character."""
+    tokens: list[int] = []
+    text = ""
+    emitted = 0
+    stop_ids = params.stop_ids | eog_ids
+    reason: StopReason = "max_tokens"
+    while True:
+        if cancel is not None and cancel():
+            reason = "cancelled"
+            break
+        if len(tokens) >= params.max_tokens:
+            reason = "max_tokens"
+            break
+        if steps.position() >= n_ctx:
+            reason = "context_full"
+            break
+        token = steps.sample()
+        if token in stop_ids:
+            reason = "stop_token"
+            break
+        tokens.append(token)
+        text = steps.text_of(tokens)
+        cut = find_stop_string(text, params.stop_strings) if params.stop_strings else -1
+        if cut != -1:
+            text = text[:cut]
+            reason = "stop_string"
+            break
+        if on_text is not None:
+            stable = text.rstrip("\ufffd")
+            safe = len(stable) - held_back(stable, params.stop_strings)
+            if safe > emitted:
+                on_text(text[emitted:safe])
+                emitted = safe
+        steps.advance(token)
+    if on_text is not None and len(text) > emitted and reason != "cancelled":
+        on_text(text[emitted:])
+    return tokens, text, reason

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from .cli_app import app, cli_settings, command, fail, load_engine, set_debug
+from .context import split_lines
 from .errors import StarassistError
 
 # Command modules of the other parts of the product; importing one registers its commands (keep them cheap).
@@ -19,8 +20,9 @@ _COMMAND_MODULES = ("lsp.commands", "quant.commands", "assistant.chat_commands",
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF file, HF checkpoint dir, HF repo id in the local cache, or 'embedded'.")
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def _root(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
     version: bool = typer.Option(False, "--version", help="Print the version and exit."),
 ) -> None:
@@ -30,11 +32,14 @@ def _root(
 
         typer.echo(f"starassist {__version__}")
         raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
 
 
 def _offset_for(text: str, line: int, col: int) -> int:
     """Character offset of 1-based (line, column); column counts characters (code points)."""
-    lines = text.splitlines(keepends=True) or [""]
+    lines = split_lines(text) or [""]
     if line < 1 or line > len(lines) + (1 if text.endswith(("\n", "\r")) else 0):
         raise StarassistError(f"--line {line} is outside the file (it has {len(lines)} lines)")
     if line == len(lines) + 1:

@@ -21,7 +21,6 @@ from .errors import StarassistError
 app = typer.Typer(
     name="starassist",
     help="A local coding assistant: fill-in-the-middle completion, chat, explain and modify, all on your machine.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode="rich",

@@ -7,10 +7,18 @@ cache keeps everything before it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 ALIGN_LINES = 16
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split only at LSP's line breaks (\\n, \\r\\n, \\r) — unlike str.splitlines, which
+    also splits at form feeds and U+2028 and would disagree with editors about line numbers."""
+    return _LINE.findall(text)
 
 
 @dataclass(frozen=True)
@@ -54,11 +62,11 @@ def window(
     """Prefix and suffix around `offset` that fit `budget` tokens; unused share flows to the other side."""
     before, after = text[:offset], text[offset:]
     # Lines keep their line endings, so joining them gives back the exact text.
-    before_lines = before.splitlines(keepends=True)
+    before_lines = split_lines(before)
     head = ""
     if before_lines and not before_lines[-1].endswith(("\n", "\r")):
         head = before_lines.pop()
-    after_lines = after.splitlines(keepends=True) if use_suffix else []
+    after_lines = split_lines(after) if use_suffix else []
 
     prefix_budget = int(budget * prefix_share) if use_suffix else budget
     suffix_budget = budget - prefix_budget

@@ -1,17 +1,45 @@
-"""Post-processing of raw model output against the text around the cursor. Pure functions with golden tests."""
+"""Post-processing of raw model output against the text around the cursor. Pure functions with golden tests
+(tests/golden/*.txt).
+
+The steps, in order: cut at special-token text; work in "\\n" line breaks; single-line mode keeps the first
+line; multi-line mode stops at a markdown fence the document does not use, at repeated blocks, where the
+completion starts repeating the lines after the cursor, and where it leaves the cursor's block; brackets are
+balanced (the completion closes only what it opened, unless the text after the cursor lacks the closer); the
+indentation style follows the document; a tail that repeats the text after the cursor is dropped; empty or
+whitespace-only results become "". Line breaks follow the document's style (CRLF stays CRLF).
+"""
 
 from __future__ import annotations
+
+import re
 
 from .fim import all_special_token_texts
 
 _SPECIALS = sorted(all_special_token_texts(), key=len, reverse=True)
 _CLOSERS = set(")]}>\"'` ;,")
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+_OPENERS = set(_PAIRS.values())
+# A cursor line ending like this starts a block: the completion may take several lines.
+_BLOCK_START = (":", "{", "(", "[", "=>", '"""', "'''", "->")
+_BLOCK_WORDS = frozenset({"do", "then", "else", "begin"})
+_UNIT_RUN = re.compile(r"(.{2,24}?)\1{3,}")
 
 
 def decide_multiline(prefix: str, suffix: str) -> bool:
-    """Multi-line when the rest of the cursor's line is empty or only closing punctuation; else single-line."""
+    """Multi-line when the rest of the cursor's line is empty or only closing punctuation AND the cursor is
+    on a blank line or right after something that opens a block; otherwise complete the current line."""
     rest_of_line = suffix.split("\n", 1)[0].strip()
-    return all(ch in _CLOSERS for ch in rest_of_line)
+    if not all(ch in _CLOSERS for ch in rest_of_line):
+        return False
+    line = prefix.rsplit("\n", 1)[-1].rstrip("\r")
+    if not line.strip():
+        return True
+    return opens_block(line)
+
+
+def opens_block(line: str) -> bool:
+    stripped = line.rstrip()
+    return stripped.endswith(_BLOCK_START) or stripped.rsplit(None, 1)[-1] in _BLOCK_WORDS
 
 
 def strip_special_tokens(text: str) -> str:
@@ -32,16 +60,203 @@ def trim_suffix_overlap(text: str, suffix: str, min_overlap: int = 6) -> str:
         return text
     for n in range(min(len(text), len(probe)), 0, -1):
         head = probe[:n]
-        if (n >= min_overlap or all(ch in _CLOSERS for ch in head)) and text.endswith(head) and text[:-n].strip():
+        # Brackets are left to balance_brackets, which knows whether the completion may close one.
+        short_ok = all(ch in _CLOSERS for ch in head) and not any(ch in _PAIRS for ch in head)
+        if (n >= min_overlap or short_ok) and text.endswith(head) and text[:-n].strip():
             return text[:-n]
     return text
 
 
+def _width(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip(" "))
+
+
+def stop_at_fence(text: str, prefix: str) -> str:
+    """A chat-tuned model closes its code block with ``` — in a document without fences that ends the code."""
+    if "```" in prefix:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            return "\n".join(lines[:i])
+    return text
+
+
+def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
+    """Keep one copy of a block of 1..max_period lines repeated `copies` times in a row, and cut a line that
+    ends in a short unit repeated over and over (`, 0, 0, 0, 0`)."""
+    lines = text.split("\n")
+    # Compared without indentation: the first line continues the cursor's line, the others carry their own.
+    keys = [line.strip() for line in lines]
+    for i in range(len(lines)):
+        for p in range(1, max_period + 1):
+            block = keys[i : i + p]
+            if len(block) < p or not any(block):
+                continue
+            if all(keys[i + k * p : i + (k + 1) * p] == block for k in range(1, copies)):
+                return "\n".join(lines[: i + p])
+    for i, line in enumerate(lines):
+        m = _UNIT_RUN.search(line)
+        if m and any(ch.isalnum() for ch in m.group(1)):
+            return "\n".join(lines[:i] + [line[: m.start() + len(m.group(1))]])
+    return text
+
+
+def stop_at_suffix_lines(text: str, suffix: str) -> str:
+    """Stop where the completion starts writing the line that already follows the cursor's line."""
+    following = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
+    if not following:
+        return text
+    lines = text.split("\n")
+    for i in range(1, len(lines)):
+        if lines[i].strip() and lines[i].strip() == following[0]:
+            return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+def stop_at_dedent(text: str, prefix: str) -> str:
+    """Stay inside the cursor's block: stop at a line indented less than the cursor's line, or, when the
+    cursor's line opened a block, at the first line back at its level that does not just close it."""
+    cursor_line = prefix.rsplit("\n", 1)[-1]
+    lines = text.split("\n")
+    full_first = cursor_line + lines[0]
+    base = _width(full_first) if full_first.strip() else _width(cursor_line)
+    opened = bool(full_first.strip()) and opens_block(full_first)
+    went_deeper = False
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line.strip():
+            continue
+        width = _width(line)
+        if width < base:
+            return "\n".join(lines[:i]).rstrip()
+        if width > base:
+            went_deeper = True
+        elif opened and went_deeper and line.strip()[0] not in ")]}":
+            return "\n".join(lines[:i]).rstrip()
+        elif opened and went_deeper:
+            return "\n".join(lines[: i + 1])  # the line that closes the block ends the completion
+    return text
+
+
+def _scan(text: str, quote: str | None = None) -> tuple[list[str], str | None]:
+    """Unclosed openers of `text` (outside string literals) and the string quote open at its end.
+    Quotes end at a line break: a rough lexer that is right for one line of any C-like or Python code."""
+    stack: list[str] = []
+    escaped = False
+    for ch in text:
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote or ch == "\n":
+                quote = None
+            continue
+        if ch in "\"'`":
+            quote = ch
+        elif ch in _OPENERS:
+            stack.append(ch)
+        elif ch in _PAIRS and stack and stack[-1] == _PAIRS[ch]:
+            stack.pop()
+    return stack, quote
+
+
+def balance_brackets(text: str, prefix: str, suffix: str) -> str:
+    """The completion closes only what it opened, plus the prefix's open brackets that the text after the
+    cursor (on its line) does not close. Cut at any other closer, and at one that does not match the
+    innermost bracket the completion opened."""
+    rest = suffix.split("\n", 1)[0]
+    recent = "\n".join(prefix.split("\n")[-20:])
+    cursor_line = prefix.rsplit("\n", 1)[-1]
+    prefix_open, _ = _scan(recent)
+    _, quote = _scan(cursor_line)
+    rest_closers = {c: rest.count(c) for c in _PAIRS}
+    allowed = {c: max(0, prefix_open.count(o) - rest_closers[c]) for c, o in _PAIRS.items()}
+    used = dict.fromkeys(_PAIRS, 0)
+    stack: list[str] = []
+    escaped = False
+    for i, ch in enumerate(text):
+        if quote is not None:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote or ch == "\n":
+                quote = None
+            continue
+        if ch in "\"'`":
+            quote = ch
+        elif ch in _OPENERS:
+            stack.append(ch)
+        elif ch in _PAIRS:
+            if stack:
+                if stack[-1] != _PAIRS[ch]:
+                    return text[:i]
+                stack.pop()
+            elif rest_closers[ch]:
+                if used[ch] >= allowed[ch]:
+                    return text[:i]
+                used[ch] += 1
+    return text
+
+
+def _indent_style(prefix: str) -> tuple[str, int]:
+    """("tab"|"space", unit width) of the document around the cursor; spaces of 4 when unknown."""
+    tabs = spaces = 0
+    widths: list[int] = []
+    for line in prefix.split("\n")[-200:]:
+        if line.startswith("\t"):
+            tabs += 1
+        elif line.startswith(" ") and line.strip():
+            spaces += 1
+            widths.append(len(line) - len(line.lstrip(" ")))
+    if tabs > spaces:
+        return "tab", 1
+    unit = min((w for w in widths if w > 0), default=4)
+    return "space", unit if unit in (2, 3, 4, 8) else 4
+
+
+def match_indentation(text: str, prefix: str) -> str:
+    """Lines after the first use the document's indentation character (tabs or spaces)."""
+    style, unit = _indent_style(prefix)
+    lines = text.split("\n")
+    out = lines[:1]
+    if style == "tab":
+        widths = [len(x) - len(x.lstrip(" ")) for x in lines[1:] if x.startswith(" ") and x.strip()]
+        step = min(widths, default=4) if widths else 4
+        step = step if step in (2, 3, 4, 8) else 4
+        for line in lines[1:]:
+            lead = len(line) - len(line.lstrip(" "))
+            out.append("\t" * (lead // step) + " " * (lead % step) + line[lead:] if lead else line)
+    else:
+        for line in lines[1:]:
+            lead = len(line) - len(line.lstrip("\t"))
+            out.append(" " * (unit * lead) + line[lead:] if lead else line)
+    return "\n".join(out)
+
+
+def _eol(prefix: str, suffix: str) -> str:
+    near = prefix[-2000:] + suffix[:2000]
+    return "\r\n" if "\r\n" in near else "\n"
+
+
 def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
-    text = strip_special_tokens(raw)
+    eol = _eol(prefix, suffix)
+    prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
+    text = strip_special_tokens(raw).replace("\r\n", "\n")
+    text = stop_at_fence(text, prefix)
     if not multiline:
         text = text.split("\n", 1)[0]
-    text = trim_suffix_overlap(text.rstrip(), suffix)
+    text = cut_repetition(text)
+    if multiline:
+        text = stop_at_suffix_lines(text, suffix)
+        text = stop_at_dedent(text, prefix)
+        text = match_indentation(text, prefix)
+    text = balance_brackets(text, prefix, suffix)
+    text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+    text = trim_suffix_overlap(text, suffix)
     if not text.strip():
         return ""
-    return text
+    return text.replace("\n", eol) if eol != "\n" else text

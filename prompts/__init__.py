@@ -36,10 +36,20 @@ class Turn:
 class TaskTemplate:
     question: str
     answer_prefix: str = ""
+    # Worked examples: placeholder values plus the expected `answer`.
+    examples: tuple[dict[str, str], ...] = ()
 
     def render(self, **values: str) -> tuple[str, str]:
         """(question, answer prefix) with `{name}` placeholders filled; other braces are left alone."""
         return fill(self.question, values), fill(self.answer_prefix, values)
+
+    def example_turns(self) -> list[Turn]:
+        """The worked examples as earlier turns of a conversation."""
+        turns = []
+        for example in self.examples:
+            values = {k: v for k, v in example.items() if k != "answer"}
+            turns += [Turn("user", fill(self.question, values)), Turn("assistant", example["answer"])]
+        return turns
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,9 @@ def parse_dialogue(block: str) -> tuple[Turn, ...]:
         end = marks[i + 1].start() if i + 1 < len(marks) else len(block)
         role: Role = "user" if mark.group(1) == HUMAN else "assistant"
         turns.append(Turn(role, block[mark.end() : end].strip()))
-    for prev, cur in zip(turns, turns[1:]):
+    if turns[0].role != "user":
+        raise ValueError(f"an example dialogue must start with {HUMAN!r}: {block[:60]!r}")
+    for prev, cur in zip(turns, turns[1:], strict=False):
         if prev.role == cur.role:
             raise ValueError(f"example dialogue has two {cur.role} turns in a row: {cur.content[:60]!r}")
     if turns[-1].role != "assistant":
@@ -93,6 +105,11 @@ def _read(name: str) -> str:
     return resources.files(__name__).joinpath(name).read_text(encoding="utf-8")
 
 
+def _task(table: dict) -> TaskTemplate:
+    examples = tuple(dict(e) for e in table.get("examples", ()))
+    return TaskTemplate(question=table["question"], answer_prefix=table.get("answer_prefix", ""), examples=examples)
+
+
 @functools.lru_cache(maxsize=1)
 def load_prompts() -> PromptSet:
     """The shipped prompts, parsed once."""
@@ -101,8 +118,8 @@ def load_prompts() -> PromptSet:
     return PromptSet(
         preamble=preamble,
         examples=examples,
-        explain=TaskTemplate(**tasks["explain"]),
-        modify=TaskTemplate(**tasks["modify"]),
+        explain=_task(tasks["explain"]),
+        modify=_task(tasks["modify"]),
     )
 
 

@@ -201,3 +201,16 @@ def test_ci_runs_the_readme_test_command_exactly():
     line = next(x for x in ci.splitlines() if x.startswith("bash -c "))
     assert line[len('bash -c "'):-1].replace('\\"', '"') == test_command
     assert "exit 1" in ci and '"$rc" -eq 5' in ci  # pytest's "no tests" must fail CI
+
+
+def test_version_and_bare_invocation():
+    assert run("--version").stdout.strip().startswith("starassist ")
+    bare = run()
+    assert bare.exit_code == 0 and "complete" in bare.stdout
+
+
+def test_form_feed_does_not_shift_lines(tmp_path):
+    from assistant.cli import _offset_for
+
+    text = "a = 1\x0c # page break\nb = 2\n"
+    assert text[_offset_for(text, 2, 1):].startswith("b = 2")

@@ -20,14 +20,13 @@ import numpy as np
 
 from ..backend import (
     CancelCheck,
+    DecodeSteps,
     GenerationParams,
     GenerationResult,
     ModelInfo,
-    StopReason,
     TextCallback,
     Timings,
-    find_stop_string,
-    held_back,
+    decode,
 )
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
@@ -258,47 +257,22 @@ class LlamaCppBackend:
         reused, cancelled = self._prefill(prompt, cancel)
         timings.reused_tokens = reused
         timings.prompt_ms = (time.perf_counter() - t0) * 1000
-        tokens: list[int] = []
-        text_bytes = b""
-        emitted = 0  # characters of the decoded text already streamed
-        text = ""
-        stop_ids = params.stop_ids | self.info.eog_ids
-        reason: StopReason = "cancelled" if cancelled else "max_tokens"
+        pieces: list[bytes] = []
+
+        def text_of(tokens: list[int]) -> str:
+            pieces.extend(self._piece(t) for t in tokens[len(pieces) :])
+            return b"".join(pieces).decode("utf-8", errors="replace")
+
+        steps = DecodeSteps(sample=lambda: self._sample(params), advance=lambda t: llm.eval([t]),
+                            position=lambda: llm.n_tokens, text_of=text_of)
         t1 = time.perf_counter()
-        while not cancelled:
-            if cancel is not None and cancel():
-                reason = "cancelled"
-                break
-            if len(tokens) >= params.max_tokens:
-                reason = "max_tokens"
-                break
-            if llm.n_tokens >= n_ctx:
-                reason = "context_full"
-                break
-            token = self._sample(params)
-            if token in stop_ids:
-                reason = "stop_token"
-                break
-            tokens.append(token)
-            text_bytes += self._piece(token)
-            text = text_bytes.decode("utf-8", errors="ignore")
-            cut = find_stop_string(text, params.stop_strings) if params.stop_strings else -1
-            if cut != -1:
-                text = text[:cut]
-                reason = "stop_string"
-                break
-            if on_text is not None:
-                safe = len(text) - held_back(text, params.stop_strings)
-                if safe > emitted:
-                    on_text(text[emitted:safe])
-                    emitted = safe
-            llm.eval([token])
+        if cancelled:
+            tokens, text, reason = [], "", "cancelled"
+        else:
+            tokens, text, reason = decode(steps, params, eog_ids=self.info.eog_ids, n_ctx=n_ctx, cancel=cancel,
+                                          on_text=on_text)
         timings.generated_tokens = len(tokens)
         timings.generation_ms = (time.perf_counter() - t1) * 1000
-        if reason != "stop_string":
-            text = text_bytes.decode("utf-8", errors="replace")
-        if on_text is not None and len(text) > emitted and reason != "cancelled":
-            on_text(text[emitted:])
         return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)
 
     def _piece(self, token: int) -> bytes:

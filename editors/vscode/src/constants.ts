@@ -1,0 +1,25 @@
+// Every name shared with the server or with package.json, in one place.
+
+export const EXTENSION_ID = 'starassist.starassist';
+export const CONFIG_SECTION = 'starassist';
+export const CLIENT_ID = 'starassist';
+export const CLIENT_NAME = 'starassist';
+
+// Settings sections forwarded to the server (the same tree as the server's settings / TOML config).
+export const SERVER_SECTIONS = ['model', 'completion', 'chat'] as const;
+// Settings read by the extension only; a change to one of these restarts the server.
+export const CLIENT_SETTINGS = ['serverPath', 'serverArgs'] as const;
+
+export const Commands = {
+  explain: 'starassist.explain',
+  modify: 'starassist.modify',
+  restartServer: 'starassist.restartServer',
+  showLog: 'starassist.showLog',
+} as const;
+
+export const Methods = {
+  inlineCompletion: 'textDocument/inlineCompletion',
+  executeCommand: 'workspace/executeCommand',
+  didChangeConfiguration: 'workspace/didChangeConfiguration',
+  timings: 'starassist/timings',
+} as const;

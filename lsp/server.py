@@ -1,0 +1,232 @@
+"""The pygls server: thin handlers that turn LSP messages into `Session` calls and results into LSP types.
+
+Custom protocol (besides LSP 3.18):
+- notification `starassist/timings` (server -> client) after every completion request:
+  {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
+   debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
+   generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
+- request `starassist/status` -> {ready, model, format, error, encoding, requests, model_calls, cache_hits,
+  worker {started, finished, cancelled, skipped}, open_documents}.
+- commands: `starassist.accept` (telemetry: the client accepted a suggestion), `starassist.explain`,
+  `starassist.modify` (see `lsp.commands_exec`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+
+from assistant import __version__
+from assistant.settings import Settings
+
+from .commands_exec import register_commands
+from .documents import position_at
+from .session import Session, Suggestion, settings_section
+from .suggest import inline_edit, word_start
+
+ACCEPT_COMMAND = "starassist.accept"
+TIMINGS_NOTIFICATION = "starassist/timings"
+STATUS_REQUEST = "starassist/status"
+
+
+class StarassistServer(LanguageServer):
+    def __init__(self, session: Session) -> None:
+        super().__init__("starassist", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.session = session
+        self._shown_errors: set[str] = set()
+        self._progress_ids = itertools.count(1)
+
+    def show_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        """Errors are shown to the user once per session; repeats only go to the log."""
+        if message in self._shown_errors:
+            self.log(message, types.MessageType.Warning)
+            return
+        self._shown_errors.add(message)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"starassist: {message}"))
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def _position(self, text: str, offset: int) -> types.Position:
+        line, character = position_at(text, offset, self.session.encoding)
+        return types.Position(line=line, character=character)
+
+    def range_of(self, text: str, start: int, end: int) -> types.Range:
+        return types.Range(start=self._position(text, start), end=self._position(text, end))
+
+    def report(self, kind: str, uri: str, suggestion: Suggestion) -> None:
+        data = {"uri": uri, "version": suggestion.version, "kind": kind, "items": len(suggestion.texts),
+                "model_calls": suggestion.model_calls, **suggestion.timings}
+        self.protocol.notify(TIMINGS_NOTIFICATION, data)
+        t = suggestion.timings
+        if t.get("error"):
+            line = f"{kind}: no suggestion: {t['error']}"
+        elif suggestion.cached:
+            line = f"{kind}: {len(suggestion.texts)} item(s) from cache in {t.get('total_ms', 0):.1f} ms"
+        else:
+            line = (f"{kind}: {len(suggestion.texts)} item(s) in {t.get('total_ms', 0):.0f} ms "
+                    f"(debounce {t.get('debounce_ms', 0):.0f}, queue {t.get('queue_ms', 0):.0f}, "
+                    f"prompt {t.get('prompt_tokens', 0)} tok/{t.get('reused_tokens', 0)} reused "
+                    f"{t.get('prompt_ms', 0):.0f} ms, {t.get('generated_tokens', 0)} tok "
+                    f"{t.get('generation_ms', 0):.0f} ms, {suggestion.model_calls} call(s))")
+        self.log(line)
+        self.session.record_shown(suggestion)
+
+    async def load_model(self) -> None:
+        """Load the model in the background with `$/progress` when the client supports it."""
+        token: str | None = None
+        if get_capability(self.client_capabilities, "window.work_done_progress", False):
+            token = f"starassist-load-{next(self._progress_ids)}"
+            try:
+                await self.work_done_progress.create_async(token)
+                self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                    title="starassist", message=f"loading model {self.session.settings.model.path}"))
+            except Exception:  # noqa: BLE001 - a client that refuses progress still gets completions
+                token = None
+        error = await self.session.load()
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(
+                message="model loaded" if error is None else "model failed to load"))
+        if error is not None:
+            self.show_once(error)
+        else:
+            engine = self.session.engine
+            assert engine is not None
+            info = engine.backend.info
+            self.log(f"model loaded: {info.name} ({info.arch}, FIM format {engine.format.name})",
+                     types.MessageType.Info)
+
+    def accept_command(self, uri: str, suggestion: Suggestion) -> types.Command:
+        data = {"uri": uri, "cached": suggestion.cached, "latency_ms": suggestion.timings.get("total_ms")}
+        return types.Command(title="starassist: suggestion accepted", command=ACCEPT_COMMAND, arguments=[data])
+
+
+def _encoding_name(value: Any) -> str:
+    return str(getattr(value, "value", value) or "utf-16")
+
+
+def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
+                  startup_messages: list[str] | None = None) -> StarassistServer:
+    """A server for one session. `overrides` (command-line flags) win over client settings."""
+    server = StarassistServer(Session(settings, overrides))
+    session = server.session
+    pending = list(startup_messages or [])
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: StarassistServer, params: types.InitializeParams) -> None:
+        session.encoding = _encoding_name(ls.workspace.position_encoding)
+        folders = params.workspace_folders or []
+        session.root_uri = params.root_uri or (folders[0].uri if folders else None)
+        section = settings_section(params.initialization_options)
+        pending.extend(session.apply_client_settings(section or {}))
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: StarassistServer, params: types.InitializedParams) -> None:
+        if pending:
+            ls.show_once("; ".join(pending), types.MessageType.Warning)
+            pending.clear()
+        await ls.load_model()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: StarassistServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        session.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: StarassistServer, params: types.DidChangeTextDocumentParams) -> None:
+        changes = []
+        for change in params.content_changes:
+            rng = getattr(change, "range", None)
+            if rng is None:
+                changes.append((None, None, change.text))
+            else:
+                changes.append(((rng.start.line, rng.start.character), (rng.end.line, rng.end.character), change.text))
+        session.documents.change(params.text_document.uri, params.text_document.version, changes, session.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: StarassistServer, params: types.DidCloseTextDocumentParams) -> None:
+        session.documents.close(params.text_document.uri)
+        session.cache.forget(params.text_document.uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: StarassistServer, params: types.DidChangeConfigurationParams) -> None:
+        section = settings_section(params.settings)
+        if section is None and get_capability(ls.client_capabilities, "workspace.configuration", False):
+            result = await ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="starassist")]))
+            section = result[0] if result and isinstance(result[0], dict) else None
+        if section is None:
+            return
+        errors = session.apply_client_settings(section)
+        if errors:
+            ls.show_once("; ".join(errors), types.MessageType.Warning)
+        if session.model_settings_changed():
+            await ls.load_model()
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: StarassistServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        count = session.settings.completion.invoked_items if invoked else 1
+        uri = params.text_document.uri
+        suggestion = await session.suggest(uri, params.position.line, params.position.character, count)
+        if suggestion is None:
+            return types.InlineCompletionList(items=[])
+        items = []
+        for text in suggestion.texts:
+            end, insert = inline_edit(suggestion.text, suggestion.offset, text)
+            items.append(types.InlineCompletionItem(
+                insert_text=insert,
+                range=ls.range_of(suggestion.text, suggestion.offset, end),
+                command=ls.accept_command(uri, suggestion),
+            ))
+        ls.report("inline", uri, suggestion)
+        return types.InlineCompletionList(items=items)
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
+    async def completion(ls: StarassistServer, params: types.CompletionParams) -> types.CompletionList:
+        uri = params.text_document.uri
+        suggestion = await session.suggest(uri, params.position.line, params.position.character, 1)
+        if suggestion is None or not suggestion.texts:
+            if suggestion is not None:
+                ls.report("completion", uri, suggestion)
+            return types.CompletionList(is_incomplete=True, items=[])
+        text = suggestion.texts[0]
+        start = word_start(suggestion.text, suggestion.offset)
+        typed = suggestion.text[start : suggestion.offset]
+        label = (typed + text).strip().split("\n", 1)[0][:80] or text[:80]
+        item = types.CompletionItem(
+            label=label,
+            kind=types.CompletionItemKind.Text,
+            detail="starassist",
+            sort_text="0",
+            filter_text=typed + text,
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(range=ls.range_of(suggestion.text, start, suggestion.offset), new_text=typed + text),
+            command=ls.accept_command(uri, suggestion),
+        )
+        ls.report("completion", uri, suggestion)
+        # Incomplete: the client asks again as the user types, and the cache answers typed-through requests.
+        return types.CompletionList(is_incomplete=True, items=[item])
+
+    @server.feature(STATUS_REQUEST)
+    def status(ls: StarassistServer, params: Any) -> dict[str, Any]:
+        return session.status()
+
+    @server.command(ACCEPT_COMMAND)
+    def accept(ls: StarassistServer, *args: Any) -> None:
+        session.stats.accepted()
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: StarassistServer, params: Any) -> None:
+        session.shutdown()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: StarassistServer, params: Any) -> None:
+        session.close()
+
+    register_commands(server, session)
+    return server
