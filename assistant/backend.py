@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, runtime_checkable
@@ -181,3 +184,55 @@ def decode(
     if on_text is not None and len(text) > emitted and reason != "cancelled":
         on_text(text[emitted:])
     return tokens, text, reason
+
+
+class TokenLoopBackend:
+    """`generate()` for backends that run their own prefill and decode: the lock, the context check, timed
+    prefill and the shared decode loop. Subclasses supply the model-specific steps."""
+
+    info: ModelInfo
+    _lock: threading.Lock
+
+    def _reseed(self, seed: int) -> None:
+        raise NotImplementedError
+
+    def _prefill(self, prompt: list[int], cancel: CancelCheck | None) -> tuple[int, bool]:
+        """Evaluate `prompt` reusing the cached common prefix. Returns (reused tokens, cancelled)."""
+        raise NotImplementedError
+
+    def _decode_steps(self, params: GenerationParams) -> DecodeSteps:
+        raise NotImplementedError
+
+    def _inference(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        *,
+        cancel: CancelCheck | None = None,
+        on_text: TextCallback | None = None,
+    ) -> GenerationResult:
+        if not prompt:
+            raise ValueError("empty prompt")
+        n_ctx = self.info.context_length
+        if len(prompt) >= n_ctx:
+            raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context window of {n_ctx}")
+        with self._lock, self._inference():
+            if params.seed:
+                self._reseed(params.seed)
+            timings = Timings(prompt_tokens=len(prompt))
+            t0 = time.perf_counter()
+            reused, cancelled = self._prefill(list(prompt), cancel)
+            timings.reused_tokens = reused
+            timings.prompt_ms = (time.perf_counter() - t0) * 1000
+            t1 = time.perf_counter()
+            if cancelled:
+                tokens, text, reason = [], "", "cancelled"
+            else:
+                tokens, text, reason = decode(self._decode_steps(params), params, eog_ids=self.info.eog_ids,
+                                              n_ctx=n_ctx, cancel=cancel, on_text=on_text)
+            timings.generated_tokens = len(tokens)
+            timings.generation_ms = (time.perf_counter() - t1) * 1000
+        return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)

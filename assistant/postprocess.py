@@ -12,6 +12,7 @@ whitespace-only results become "". Line breaks follow the document's style (CRLF
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from .fim import all_special_token_texts
 
@@ -140,27 +141,39 @@ def stop_at_dedent(text: str, prefix: str) -> str:
     return text
 
 
+class _Lexer:
+    """Characters of code outside string literals. Quotes end at a line break: a rough lexer that is right for
+    one line of any C-like or Python code."""
+
+    def __init__(self, quote: str | None = None) -> None:
+        self.quote = quote  # the string quote open at the current position
+
+    def code(self, text: str) -> Iterator[tuple[int, str]]:
+        escaped = False
+        for i, ch in enumerate(text):
+            if self.quote is not None:
+                if escaped:
+                    escaped = False
+                elif ch == "\\":
+                    escaped = True
+                elif ch == self.quote or ch == "\n":
+                    self.quote = None
+            elif ch in "\"'`":
+                self.quote = ch
+            else:
+                yield i, ch
+
+
 def _scan(text: str, quote: str | None = None) -> tuple[list[str], str | None]:
-    """Unclosed openers of `text` (outside string literals) and the string quote open at its end.
-    Quotes end at a line break: a rough lexer that is right for one line of any C-like or Python code."""
+    """Unclosed openers of `text` (outside string literals) and the string quote open at its end."""
     stack: list[str] = []
-    escaped = False
-    for ch in text:
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote or ch == "\n":
-                quote = None
-            continue
-        if ch in "\"'`":
-            quote = ch
-        elif ch in _OPENERS:
+    lexer = _Lexer(quote)
+    for _, ch in lexer.code(text):
+        if ch in _OPENERS:
             stack.append(ch)
         elif ch in _PAIRS and stack and stack[-1] == _PAIRS[ch]:
             stack.pop()
-    return stack, quote
+    return stack, lexer.quote
 
 
 def balance_brackets(text: str, prefix: str, suffix: str) -> str:
@@ -176,19 +189,8 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     allowed = {c: max(0, prefix_open.count(o) - rest_closers[c]) for c, o in _PAIRS.items()}
     used = dict.fromkeys(_PAIRS, 0)
     stack: list[str] = []
-    escaped = False
-    for i, ch in enumerate(text):
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote or ch == "\n":
-                quote = None
-            continue
-        if ch in "\"'`":
-            quote = ch
-        elif ch in _OPENERS:
+    for i, ch in _Lexer(quote).code(text):
+        if ch in _OPENERS:
             stack.append(ch)
         elif ch in _PAIRS:
             if stack:

@@ -12,7 +12,6 @@ import ctypes
 import io
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +21,8 @@ from ..backend import (
     CancelCheck,
     DecodeSteps,
     GenerationParams,
-    GenerationResult,
     ModelInfo,
-    TextCallback,
-    Timings,
-    decode,
+    TokenLoopBackend,
 )
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
@@ -114,7 +110,7 @@ class LlamaVocab:
         self._model.close()
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(TokenLoopBackend):
     """A GGUF model loaded in-process. Calls are serialized by a lock; one KV sequence is kept for reuse."""
 
     def __init__(self, path: str | Path, settings: ModelSettings | None = None, *, name: str | None = None) -> None:
@@ -230,50 +226,19 @@ class LlamaCppBackend:
         p = probs[keep] / probs[keep].sum()
         return int(top[keep[self._rng.choice(len(keep), p=p)]])
 
-    def generate(
-        self,
-        prompt: Sequence[int],
-        params: GenerationParams,
-        *,
-        cancel: CancelCheck | None = None,
-        on_text: TextCallback | None = None,
-    ) -> GenerationResult:
-        if not prompt:
-            raise ValueError("empty prompt")
-        with self._lock:
-            return self._generate(list(prompt), params, cancel, on_text)
+    def _reseed(self, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
 
-    def _generate(
-        self, prompt: list[int], params: GenerationParams, cancel: CancelCheck | None, on_text: TextCallback | None
-    ) -> GenerationResult:
+    def _decode_steps(self, params: GenerationParams) -> DecodeSteps:
         llm = self._llm
-        n_ctx = llm.n_ctx()
-        if len(prompt) >= n_ctx:
-            raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context window of {n_ctx}")
-        if params.seed:
-            self._rng = np.random.default_rng(params.seed)
-        timings = Timings(prompt_tokens=len(prompt))
-        t0 = time.perf_counter()
-        reused, cancelled = self._prefill(prompt, cancel)
-        timings.reused_tokens = reused
-        timings.prompt_ms = (time.perf_counter() - t0) * 1000
         pieces: list[bytes] = []
 
         def text_of(tokens: list[int]) -> str:
             pieces.extend(self._piece(t) for t in tokens[len(pieces) :])
             return b"".join(pieces).decode("utf-8", errors="replace")
 
-        steps = DecodeSteps(sample=lambda: self._sample(params), advance=lambda t: llm.eval([t]),
-                            position=lambda: llm.n_tokens, text_of=text_of)
-        t1 = time.perf_counter()
-        if cancelled:
-            tokens, text, reason = [], "", "cancelled"
-        else:
-            tokens, text, reason = decode(steps, params, eog_ids=self.info.eog_ids, n_ctx=n_ctx, cancel=cancel,
-                                          on_text=on_text)
-        timings.generated_tokens = len(tokens)
-        timings.generation_ms = (time.perf_counter() - t1) * 1000
-        return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)
+        return DecodeSteps(sample=lambda: self._sample(params), advance=lambda t: llm.eval([t]),
+                           position=lambda: llm.n_tokens, text_of=text_of)
 
     def _piece(self, token: int) -> bytes:
         return self._llm.detokenize([token])

@@ -8,8 +8,8 @@ call is cropped to the longest common prefix with the new prompt, so only the re
 
 from __future__ import annotations
 
+import contextlib
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,11 +19,8 @@ from ..backend import (
     CancelCheck,
     DecodeSteps,
     GenerationParams,
-    GenerationResult,
     ModelInfo,
-    TextCallback,
-    Timings,
-    decode,
+    TokenLoopBackend,
 )
 from ..errors import BadModelFileError
 from ..settings import ModelSettings
@@ -46,7 +43,7 @@ def _device(settings: ModelSettings) -> str:
     return "cpu"
 
 
-class TransformersBackend:
+class TransformersBackend(TokenLoopBackend):
     """An HF checkpoint loaded with transformers. Calls are serialized by a lock; one KV sequence is kept."""
 
     def __init__(self, path: str | Path, settings: ModelSettings | None = None, *, name: str | None = None) -> None:
@@ -84,6 +81,7 @@ class TransformersBackend:
         self._cached: list[int] = []
         self._batch = max(1, settings.batch_size)
         self._gen = torch.Generator().manual_seed(settings.seed)
+        self._logits: torch.Tensor | None = None  # logits after the last evaluated token
 
         tok = self.tokenizer
         specials: dict[str, int] = {}
@@ -150,7 +148,7 @@ class TransformersBackend:
         self._cached.extend(ids)
         return out.logits[0, -1].float()
 
-    def _prefill(self, prompt: list[int], cancel: CancelCheck | None) -> tuple[int, torch.Tensor | None]:
+    def _prefill(self, prompt: list[int], cancel: CancelCheck | None) -> tuple[int, bool]:
         n = 0
         for a, b in zip(self._cached, prompt, strict=False):
             if a != b:
@@ -172,9 +170,10 @@ class TransformersBackend:
         for start in range(0, len(rest), self._batch):
             if cancel is not None and cancel():
                 # The cache holds a partial prompt; keep it consistent with `_cached`.
-                return reused, None
+                return reused, True
             logits = self._forward(rest[start : start + self._batch])
-        return reused, logits
+        self._logits = logits
+        return reused, False
 
     def _sample(self, logits: torch.Tensor, params: GenerationParams) -> int:
         if params.temperature <= 0:
@@ -191,47 +190,18 @@ class TransformersBackend:
         choice = torch.multinomial(probs.cpu(), 1, generator=self._gen)
         return int(indices[int(choice)])
 
-    def generate(
-        self,
-        prompt: Sequence[int],
-        params: GenerationParams,
-        *,
-        cancel: CancelCheck | None = None,
-        on_text: TextCallback | None = None,
-    ) -> GenerationResult:
-        if not prompt:
-            raise ValueError("empty prompt")
-        with self._lock, torch.inference_mode():
-            return self._generate(list(prompt), params, cancel, on_text)
+    def _reseed(self, seed: int) -> None:
+        self._gen.manual_seed(seed)
 
-    def _generate(self, prompt: list[int], params: GenerationParams, cancel: CancelCheck | None,
-                  on_text: TextCallback | None) -> GenerationResult:
-        n_ctx = self.info.context_length
-        if len(prompt) >= n_ctx:
-            raise ValueError(f"prompt of {len(prompt)} tokens does not fit the context window of {n_ctx}")
-        if params.seed:
-            self._gen.manual_seed(params.seed)
-        timings = Timings(prompt_tokens=len(prompt))
-        t0 = time.perf_counter()
-        reused, logits = self._prefill(prompt, cancel)
-        timings.reused_tokens = reused
-        timings.prompt_ms = (time.perf_counter() - t0) * 1000
-        current = {"logits": logits}
+    def _inference(self) -> contextlib.AbstractContextManager[object]:
+        return torch.inference_mode()
 
+    def _decode_steps(self, params: GenerationParams) -> DecodeSteps:
         def advance(token: int) -> None:
-            current["logits"] = self._forward([token])
+            self._logits = self._forward([token])
 
-        steps = DecodeSteps(sample=lambda: self._sample(current["logits"], params), advance=advance,
-                            position=lambda: len(self._cached), text_of=self.detokenize)
-        t1 = time.perf_counter()
-        if logits is None:
-            tokens, text, reason = [], "", "cancelled"
-        else:
-            tokens, text, reason = decode(steps, params, eog_ids=self.info.eog_ids, n_ctx=n_ctx, cancel=cancel,
-                                          on_text=on_text)
-        timings.generated_tokens = len(tokens)
-        timings.generation_ms = (time.perf_counter() - t1) * 1000
-        return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)
+        return DecodeSteps(sample=lambda: self._sample(self._logits, params), advance=advance,
+                           position=lambda: len(self._cached), text_of=self.detokenize)
 
     def close(self) -> None:
         with self._lock:
