@@ -33,6 +33,7 @@ class ModelInfo:
     quantization: str = ""
     size_bytes: int = 0
     backend: str = ""
+    threads: int = 0  # CPU threads the backend computes with
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -238,7 +237,7 @@ def doctor(
     engine = load_engine(settings)
     info = engine.backend.info
     checks.append(("ok", "model", f"{info.name} ({info.arch}, {info.quantization}, {info.size_bytes / 2**20:.0f} MB) from {info.path}"))
-    threads = settings.model.threads or os.cpu_count()
+    threads = info.threads or settings.model.threads or "auto"
     checks.append(("ok", "backend", f"{info.backend}; threads {threads}; gpu layers {settings.model.gpu_layers}; context {info.context_length} of {info.train_context_length}"))
     fmt = engine.format
     if fmt.fim:

@@ -169,6 +169,7 @@ class LlamaCppBackend(TokenLoopBackend):
             quantization=gguf_info.quantization,
             size_bytes=gguf_info.file_size,
             backend="llama.cpp",
+            threads=int(llm.n_threads),
         )
         self._n_batch = settings.batch_size
         self._rng = np.random.default_rng(settings.seed)

@@ -115,6 +115,7 @@ class TransformersBackend(TokenLoopBackend):
             quantization=str(quant or qc.get("quant_method") or str(getattr(mc, "dtype", "") or "float32")),
             size_bytes=size,
             backend="transformers",
+            threads=torch.get_num_threads(),
         )
 
     # -- tokens ----------------------------------------------------------------------------------------------
