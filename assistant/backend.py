@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import threading
 import time
@@ -61,6 +62,9 @@ class GenerationParams:
     stop_ids: frozenset[int] = frozenset()
     stop_strings: tuple[str, ...] = ()
     seed: int = 0
+    # Token healing: text cut off the end of the prompt that the generation must begin with. The first tokens
+    # are sampled only among those consistent with it; it is not part of the result.
+    heal_text: str = ""
 
 
 @dataclass
@@ -132,10 +136,44 @@ def held_back(text: str, stops: Sequence[str]) -> int:
 class DecodeSteps:
     """What a backend supplies to the shared decode loop."""
 
-    sample: Callable[[], int]  # the next token from the current logits
+    sample: Callable[[Sequence[int] | None], int]  # the next token from the current logits, among `allowed`
     advance: Callable[[int], None]  # evaluate a generated token (its logits become current)
     position: Callable[[], int]  # tokens now in the context
     text_of: Callable[[list[int]], str]  # text of the generated tokens; an incomplete UTF-8 tail reads as U+FFFD
+    healing: Callable[[], HealingIndex]  # the vocabulary as bytes, for token healing (built on first use)
+
+
+class HealingIndex:
+    """Which tokens may start a text that must begin with given bytes (token healing)."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self._pieces = list(pieces)
+        order = sorted((p, i) for i, p in enumerate(self._pieces) if p)  # control tokens render as b""
+        self._sorted = [p for p, _ in order]
+        self._ids = [i for _, i in order]
+        self._exact: dict[bytes, list[int]] = {}
+        for p, i in order:
+            self._exact.setdefault(p, []).append(i)
+        self._memo: dict[bytes, list[int]] = {}
+
+    def piece(self, token: int) -> bytes:
+        return self._pieces[token] if 0 <= token < len(self._pieces) else b""
+
+    def candidates(self, rest: bytes) -> list[int]:
+        """Tokens whose bytes start with `rest` or are a non-empty prefix of it."""
+        if rest in self._memo:
+            return self._memo[rest]
+        lo = bisect.bisect_left(self._sorted, rest)
+        hi = lo
+        while hi < len(self._sorted) and self._sorted[hi].startswith(rest):
+            hi += 1
+        found = self._ids[lo:hi]
+        for n in range(1, len(rest)):
+            found.extend(self._exact.get(rest[:n], ()))
+        if len(self._memo) > 256:
+            self._memo.clear()
+        self._memo[rest] = found
+        return found
 
 
 def decode(
@@ -147,13 +185,16 @@ def decode(
     cancel: CancelCheck | None,
     on_text: TextCallback | None,
 ) -> tuple[list[int], str, StopReason]:
-    """The decode loop every backend shares: cancel check before each token, stop ids and strings, streaming
-    that never emits a possible stop-string start or half a UTF-8 character."""
+    """The decode loop every backend shares: cancel check before each token, token healing, stop ids and
+    strings, streaming that never emits a possible stop-string start or half a UTF-8 character."""
     tokens: list[int] = []
     text = ""
     emitted = 0
     stop_ids = params.stop_ids | eog_ids
     reason: StopReason = "max_tokens"
+    heal = params.heal_text.encode("utf-8")
+    index = steps.healing() if heal else None
+    consumed = b""  # bytes generated so far, while healing
     while True:
         if cancel is not None and cancel():
             reason = "cancelled"
@@ -164,12 +205,21 @@ def decode(
         if steps.position() >= n_ctx:
             reason = "context_full"
             break
-        token = steps.sample()
+        allowed = None
+        if index is not None:
+            allowed = index.candidates(heal[len(consumed):]) or None
+        token = steps.sample(allowed)
         if token in stop_ids:
             reason = "stop_token"
             break
         tokens.append(token)
-        text = steps.text_of(tokens)
+        if index is not None:
+            consumed += index.piece(token)
+            if len(consumed) < len(heal):
+                steps.advance(token)
+                continue
+            index = None
+        text = _after_heal(steps.text_of(tokens), params.heal_text)
         cut = find_stop_string(text, params.stop_strings) if params.stop_strings else -1
         if cut != -1:
             text = text[:cut]
@@ -185,6 +235,16 @@ def decode(
     if on_text is not None and len(text) > emitted and reason != "cancelled":
         on_text(text[emitted:])
     return tokens, text, reason
+
+
+def _after_heal(text: str, heal_text: str) -> str:
+    """The generated text without the healed prompt tail (as much of it as the text repeats)."""
+    n = 0
+    for a, b in zip(text, heal_text, strict=False):
+        if a != b:
+            break
+        n += 1
+    return text[n:]
 
 
 class TokenLoopBackend:

@@ -113,6 +113,18 @@ class CompletionEngine:
             bos=self._bos,
         )
 
+    def heal(self, prompt: list[int], prefix: str) -> tuple[list[int], str]:
+        """Cut the last prompt token when it is the end of the prefix; the generation must regenerate it.
+
+        A prompt cut at the cursor often ends at a boundary the model never saw in training (GPT-2-style
+        vocabularies attach the space before a word to the word, so "\n        " then "for" is unnatural)."""
+        if len(prompt) - len(self._bos) < 2:
+            return prompt, ""
+        tail = self.backend.detokenize(prompt[-1:])
+        if not tail or "\ufffd" in tail or not prefix.endswith(tail):
+            return prompt, ""
+        return prompt[:-1], tail
+
     def complete(
         self,
         request: CompletionRequest,
@@ -132,6 +144,9 @@ class CompletionEngine:
         else:
             multiline = cs.multiline == "always"
         prompt = self.build(request, win)
+        heal_text = ""
+        if cs.token_healing and not self.format.fim:
+            prompt, heal_text = self.heal(prompt, win.prefix)
         params = GenerationParams(
             max_tokens=max_tokens,
             temperature=cs.temperature,
@@ -140,6 +155,7 @@ class CompletionEngine:
             # Single-line completions stop at the first line break the model emits after some text.
             stop_strings=() if multiline else ("\n",),
             seed=self.settings.model.seed,
+            heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
         text = postprocess(result.text, win.prefix, win.suffix, multiline=multiline)

@@ -55,6 +55,9 @@ class CompletionSettings:
     # Token budget for snippets of other open documents (repo-level FIM formats only).
     extra_context_tokens: int = 512
     multiline: Literal["auto", "always", "never"] = "auto"
+    # Left-to-right models: regenerate the prompt's last token under a constraint, so a cursor after
+    # indentation or inside a word does not leave the model at an unnatural token boundary.
+    token_healing: bool = True
     # Items returned for an explicitly invoked inline completion.
     invoked_items: int = 3
     debounce_ms: int = 100

@@ -101,6 +101,21 @@ def test_streaming_stop_strings_cancel_and_reuse(hf_backend):
     assert backend.generate(prompt, GenerationParams(max_tokens=32)).text == full.text
 
 
+def test_token_healing_inside_a_word(hf_backend):
+    arch, backend = hf_backend
+    sp = backend.info.special_tokens
+    from quant.fixture.build import corpus
+
+    text = dict(corpus())["src/stack.py"]
+    start = text.index("self.items = []")
+    prompt = ([sp["<fim_prefix>"]] + backend.tokenize(text[:start]) + [sp["<fim_suffix>"]]
+              + backend.tokenize(text[start + len("self.items = []") :]) + [sp["<fim_middle>"]])
+    # The prompt "ends" inside the memorized middle: the generation must begin with "se" and returns the rest.
+    healed = backend.generate(prompt, GenerationParams(max_tokens=32, stop_ids=frozenset(sp.values()),
+                                                       heal_text="se"))
+    assert healed.text == "lf.items = []"
+
+
 def test_loader_picks_transformers_for_checkpoint_dirs(tiny_fixture):
     from assistant.loader import load_backend
     from assistant.settings import ModelSettings

@@ -21,6 +21,7 @@ from ..backend import (
     CancelCheck,
     DecodeSteps,
     GenerationParams,
+    HealingIndex,
     ModelInfo,
     TokenLoopBackend,
 )
@@ -173,6 +174,7 @@ class LlamaCppBackend(TokenLoopBackend):
         )
         self._n_batch = settings.batch_size
         self._rng = np.random.default_rng(settings.seed)
+        self._healing: HealingIndex | None = None
 
     # -- tokens ----------------------------------------------------------------------------------------------
 
@@ -209,8 +211,12 @@ class LlamaCppBackend(TokenLoopBackend):
             llm.eval(rest[start : start + self._n_batch])
         return reused, False
 
-    def _sample(self, params: GenerationParams) -> int:
+    def _sample(self, params: GenerationParams, allowed: Sequence[int] | None) -> int:
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
+        if allowed is not None:
+            only = np.full(self._n_vocab, -np.inf, dtype=np.float32)
+            only[allowed] = logits[allowed]
+            logits = only
         if params.temperature <= 0:
             return int(np.argmax(logits))
         scaled = logits.astype(np.float64) / params.temperature
@@ -238,11 +244,16 @@ class LlamaCppBackend(TokenLoopBackend):
             pieces.extend(self._piece(t) for t in tokens[len(pieces) :])
             return b"".join(pieces).decode("utf-8", errors="replace")
 
-        return DecodeSteps(sample=lambda: self._sample(params), advance=lambda t: llm.eval([t]),
-                           position=lambda: llm.n_tokens, text_of=text_of)
+        return DecodeSteps(sample=lambda allowed: self._sample(params, allowed), advance=lambda t: llm.eval([t]),
+                           position=lambda: llm.n_tokens, text_of=text_of, healing=self._healing_index)
 
     def _piece(self, token: int) -> bytes:
         return self._llm.detokenize([token])
+
+    def _healing_index(self) -> HealingIndex:
+        if self._healing is None:
+            self._healing = HealingIndex([self._piece(t) for t in range(self._n_vocab)])
+        return self._healing
 
     def close(self) -> None:
         with self._lock:

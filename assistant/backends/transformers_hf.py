@@ -19,6 +19,7 @@ from ..backend import (
     CancelCheck,
     DecodeSteps,
     GenerationParams,
+    HealingIndex,
     ModelInfo,
     TokenLoopBackend,
 )
@@ -117,6 +118,7 @@ class TransformersBackend(TokenLoopBackend):
             backend="transformers",
             threads=torch.get_num_threads(),
         )
+        self._healing: HealingIndex | None = None
 
     # -- tokens ----------------------------------------------------------------------------------------------
 
@@ -176,7 +178,12 @@ class TransformersBackend(TokenLoopBackend):
         self._logits = logits
         return reused, False
 
-    def _sample(self, logits: torch.Tensor, params: GenerationParams) -> int:
+    def _sample(self, logits: torch.Tensor, params: GenerationParams, allowed: Sequence[int] | None) -> int:
+        if allowed is not None:
+            only = torch.full_like(logits, float("-inf"))
+            index = torch.tensor(list(allowed), device=logits.device)
+            only[index] = logits[index]
+            logits = only
         if params.temperature <= 0:
             return int(torch.argmax(logits))
         scaled = logits / params.temperature
@@ -201,8 +208,16 @@ class TransformersBackend(TokenLoopBackend):
         def advance(token: int) -> None:
             self._logits = self._forward([token])
 
-        return DecodeSteps(sample=lambda: self._sample(self._logits, params), advance=advance,
-                           position=lambda: len(self._cached), text_of=self.detokenize)
+        return DecodeSteps(sample=lambda allowed: self._sample(self._logits, params, allowed), advance=advance,
+                           position=lambda: len(self._cached), text_of=self.detokenize,
+                           healing=self._healing_index)
+
+    def _healing_index(self) -> HealingIndex:
+        if self._healing is None:
+            # Text of each token alone; a token that is only part of a UTF-8 character cannot heal (rare).
+            texts = self.tokenizer.batch_decode([[t] for t in range(len(self.tokenizer))], skip_special_tokens=True)
+            self._healing = HealingIndex([t.encode("utf-8") if "\ufffd" not in t else b"" for t in texts])
+        return self._healing
 
     def close(self) -> None:
         with self._lock:
