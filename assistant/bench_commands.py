@@ -1,7 +1,8 @@
 """`starassist bench latency`: keystroke -> suggestion latency while typing through a file.
 
 Numbers are reported against raw llama-cpp-python baselines run in the same process on the same loaded model
-and the same prompt token ids (this machine is noisy; only ratios are comparable across runs):
+with the same prompt token ids and the same number of generated tokens (this machine is noisy; only ratios
+are comparable across runs):
 - raw warm: `Llama.create_completion(prompt_ids)` (llama-cpp-python's own prefix reuse);
 - raw cold: the same after `Llama.reset()` (what a server without prompt caching pays).
 """
@@ -58,7 +59,8 @@ def bench(
     states = [text[: i] for i in range(start, cut)]
     suffix = text[cut:]
     ours: list[float] = []
-    prompts: list[list[int]] = []
+    # What each keystroke gave the model and how many tokens it generated: the raw baselines do the same work.
+    work: list[tuple[list[int], int]] = []
     reused: list[float] = []
     for i, prefix in enumerate(states):
         doc = prefix + suffix
@@ -67,7 +69,7 @@ def bench(
         t0 = time.perf_counter()
         result = engine.complete(request)
         elapsed = (time.perf_counter() - t0) * 1000
-        prompts.append(engine.build(request, result.window))
+        work.append((result.prompt, result.timings.generated_tokens))
         if i >= warmup:
             ours.append(elapsed)
             reused.append(result.timings.reused_tokens / max(1, result.timings.prompt_tokens))
@@ -76,19 +78,20 @@ def bench(
         "format": engine.format.name,
         "keystrokes": len(ours),
         "max_tokens": max_tokens,
-        "prompt_tokens": len(prompts[-1]),
+        "prompt_tokens": len(work[-1][0]),
+        "generated_tokens_mean": statistics.fmean(n for _, n in work[warmup:]) if ours else 0.0,
         "starassist": _summary(ours),
         "kv_reuse": statistics.fmean(reused) if reused else 0.0,
     }
     if llm is not None:
         for label, cold in (("raw_warm", False), ("raw_cold", True)):
             times: list[float] = []
-            for i, prompt in enumerate(prompts):
+            for i, (prompt, n_tokens) in enumerate(work):
                 if cold:
                     llm.reset()
                 t0 = time.perf_counter()
                 with contextlib.redirect_stderr(io.StringIO()):  # llama-cpp-python's cache chatter
-                    llm.create_completion(prompt, max_tokens=max_tokens, temperature=0.0, stop=["\n"])
+                    llm.create_completion(prompt, max_tokens=max(1, n_tokens), temperature=0.0)
                 if i >= warmup:
                     times.append((time.perf_counter() - t0) * 1000)
             report[label] = _summary(times)
@@ -99,7 +102,8 @@ def bench(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"keystroke → suggestion, {report['keystrokes']} keystrokes, {max_tokens} tokens, "
+    table = Table(title=f"keystroke → suggestion, {report['keystrokes']} keystrokes, "
+                        f"{report['generated_tokens_mean']:.1f} of at most {max_tokens} tokens generated, "
                         f"{report['prompt_tokens']}-token prompt ({report['model']}, {report['format']})")
     for col in ("path", "p50 ms", "p95 ms", "mean ms", "p50 ratio (raw / starassist)"):
         table.add_column(col)

@@ -38,6 +38,7 @@ class Completion:
     timings: Timings
     multiline: bool
     window: Window
+    prompt: list[int] = field(default_factory=list)  # the token ids the model was given (after healing)
 
 
 class CompletionEngine:
@@ -169,4 +170,5 @@ class CompletionEngine:
             timings=result.timings,
             multiline=multiline,
             window=win,
+            prompt=prompt,
         )
