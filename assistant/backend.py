@@ -65,6 +65,9 @@ class GenerationParams:
     # Token healing: text cut off the end of the prompt that the generation must begin with. The first tokens
     # are sampled only among those consistent with it; it is not part of the result.
     heal_text: str = ""
+    # Logits of tokens among the last `repeat_last_n` (prompt and generated) are divided by this (1 = off).
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
 
 
 @dataclass
@@ -136,7 +139,9 @@ def held_back(text: str, stops: Sequence[str]) -> int:
 class DecodeSteps:
     """What a backend supplies to the shared decode loop."""
 
-    sample: Callable[[Sequence[int] | None], int]  # the next token from the current logits, among `allowed`
+    # The next token from the current logits, among `allowed` (None: any), with `penalized` tokens' logits
+    # scaled by the repeat penalty.
+    sample: Callable[[Sequence[int] | None, Sequence[int]], int]
     advance: Callable[[int], None]  # evaluate a generated token (its logits become current)
     position: Callable[[], int]  # tokens now in the context
     text_of: Callable[[list[int]], str]  # text of the generated tokens; an incomplete UTF-8 tail reads as U+FFFD
@@ -184,9 +189,10 @@ def decode(
     n_ctx: int,
     cancel: CancelCheck | None,
     on_text: TextCallback | None,
+    prompt: Sequence[int] = (),
 ) -> tuple[list[int], str, StopReason]:
-    """The decode loop every backend shares: cancel check before each token, token healing, stop ids and
-    strings, streaming that never emits a possible stop-string start or half a UTF-8 character."""
+    """The decode loop every backend shares: cancel check before each token, token healing, repeat penalty,
+    stop ids and strings, streaming that never emits a possible stop-string start or half a UTF-8 character."""
     tokens: list[int] = []
     text = ""
     emitted = 0
@@ -208,7 +214,8 @@ def decode(
         allowed = None
         if index is not None:
             allowed = index.candidates(heal[len(consumed):]) or None
-        token = steps.sample(allowed)
+        penalized = _recent(prompt, tokens, params.repeat_last_n) if params.repeat_penalty != 1.0 else ()
+        token = steps.sample(allowed, penalized)
         if token in stop_ids:
             reason = "stop_token"
             break
@@ -235,6 +242,15 @@ def decode(
     if on_text is not None and len(text) > emitted and reason != "cancelled":
         on_text(text[emitted:])
     return tokens, text, reason
+
+
+def _recent(prompt: Sequence[int], tokens: list[int], n: int) -> list[int]:
+    """The last `n` token ids of the prompt followed by the generated tokens."""
+    if n <= 0:
+        return []
+    if len(tokens) >= n:
+        return tokens[-n:]
+    return list(prompt[max(0, len(prompt) - (n - len(tokens))) :]) + tokens
 
 
 def _after_heal(text: str, heal_text: str) -> str:
@@ -293,7 +309,7 @@ class TokenLoopBackend:
                 tokens, text, reason = [], "", "cancelled"
             else:
                 tokens, text, reason = decode(self._decode_steps(params), params, eog_ids=self.info.eog_ids,
-                                              n_ctx=n_ctx, cancel=cancel, on_text=on_text)
+                                              n_ctx=n_ctx, cancel=cancel, on_text=on_text, prompt=prompt)
             timings.generated_tokens = len(tokens)
             timings.generation_ms = (time.perf_counter() - t1) * 1000
         return GenerationResult(text=text, tokens=tokens, stop_reason=reason, timings=timings)

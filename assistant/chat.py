@@ -23,6 +23,7 @@ from prompts import ASSISTANT, HUMAN, PromptSet, Turn, load_prompts
 
 from .backend import Backend, CancelCheck, GenerationParams, GenerationResult, ModelInfo, TextCallback
 from .errors import StarassistError
+from .settings import ChatSettings
 
 Style = Literal["base", "template"]
 
@@ -327,16 +328,19 @@ def generate_answer(
     backend: Backend,
     prompt: ChatPrompt,
     *,
-    temperature: float = 0.2,
+    sampling: ChatSettings | None = None,
     cancel: CancelCheck | None = None,
     on_text: TextCallback | None = None,
     extra_stop_strings: tuple[str, ...] = (),
 ) -> GenerationResult:
     """Run the model on a built prompt. Streams text through `on_text` without the leading whitespace a base
     model writes after `Assistant:`; the result's text is the answer as generated (not stripped)."""
+    sampling = sampling or ChatSettings()
     params = GenerationParams(
         max_tokens=prompt.max_tokens,
-        temperature=temperature,
+        temperature=sampling.temperature,
+        repeat_penalty=sampling.repeat_penalty,
+        repeat_last_n=sampling.repeat_last_n,
         stop_ids=prompt.stop_ids,
         stop_strings=prompt.stop_strings + extra_stop_strings,
     )

@@ -138,7 +138,7 @@ class ChatSession:
         chat = self.settings.chat
         prompt = build_chat_prompt(self.backend, self.turns, message, max_answer_tokens=chat.max_tokens)
         self.last_prompt = prompt
-        result = generate_answer(self.backend, prompt, temperature=chat.temperature, cancel=cancel, on_text=on_text)
+        result = generate_answer(self.backend, prompt, sampling=chat, cancel=cancel, on_text=on_text)
         self.attachments = []
         answer = result.text.strip()
         if answer:

@@ -67,7 +67,7 @@ def explain_code(
     prompt = build_chat_prompt(backend, [], question, max_answer_tokens=chat.max_tokens, answer_prefix=prefix)
     if prefix and on_text is not None:
         on_text(prefix)
-    result = generate_answer(backend, prompt, temperature=chat.temperature, cancel=cancel, on_text=on_text)
+    result = generate_answer(backend, prompt, sampling=chat, cancel=cancel, on_text=on_text)
     if result.stop_reason == "cancelled":
         raise CancelledError("explain was cancelled")
     return (prefix + result.text).strip()

@@ -24,6 +24,10 @@ from .backend import Backend, CancelCheck
 from .chat import build_chat_prompt, generate_answer
 from .errors import CancelledError, StarassistError
 from .explain import chat_settings, language_for
+from .settings import ChatSettings
+
+# The answer is code: greedy, and no repeat penalty (code repeats names by nature).
+_CODE_SAMPLING = ChatSettings(temperature=0.0, repeat_penalty=1.0)
 
 
 class FileChangedError(StarassistError):
@@ -108,7 +112,8 @@ def propose_edit(
     wanted = max(64, 2 * len(backend.tokenize(body)) + 32)
     prompt = build_chat_prompt(backend, template.example_turns(), question, max_answer_tokens=min(chat.max_tokens, wanted),
                                answer_prefix=prefix)
-    result = generate_answer(backend, prompt, temperature=0.0, cancel=cancel, extra_stop_strings=("\n```",))
+    result = generate_answer(backend, prompt, sampling=_CODE_SAMPLING, cancel=cancel,
+                             extra_stop_strings=("\n```",))
     if result.stop_reason == "cancelled":
         raise CancelledError("modify was cancelled")
     new_code = extract_code(prefix + result.text)

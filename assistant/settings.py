@@ -69,6 +69,10 @@ class CompletionSettings:
 class ChatSettings:
     max_tokens: int = 512
     temperature: float = 0.2
+    # Divides the logits of tokens seen in the last `repeat_last_n` tokens (llama.cpp's repeat penalty): small
+    # models otherwise fall into loops in prose. Completion does not use it: code repeats names by nature.
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
     history_file: str = ""
 
 
@@ -167,6 +171,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "completion.cache_size": (0, 100_000),
     "chat.max_tokens": (1, 32_768),
     "chat.temperature": (0.0, 5.0),
+    "chat.repeat_penalty": (1.0, 3.0),
+    "chat.repeat_last_n": (0, 4096),
 }
 
 

@@ -13,6 +13,7 @@ from assistant.chat import (
     generate_answer,
     template_tokens,
 )
+from assistant.settings import ChatSettings
 from prompts import PromptSet, TaskTemplate, Turn, load_prompts, parse_dialogue, parse_tech_assistant
 
 SMALL = PromptSet(
@@ -199,7 +200,7 @@ def test_a_question_that_cannot_fit_is_a_clear_error(embedded_backend):
 def test_generated_answer_streams_and_stops_at_end_of_turn(embedded_backend):
     prompt = build_chat_prompt(embedded_backend, [], "Say hello in one short sentence.", max_answer_tokens=24)
     pieces: list[str] = []
-    result = generate_answer(embedded_backend, prompt, temperature=0.0, on_text=pieces.append)
+    result = generate_answer(embedded_backend, prompt, sampling=ChatSettings(temperature=0.0), on_text=pieces.append)
     assert result.text.strip()
     assert "".join(pieces) == result.text.lstrip()
     assert result.stop_reason in ("stop_token", "max_tokens")

@@ -114,6 +114,10 @@ def test_token_healing_inside_a_word(hf_backend):
     healed = backend.generate(prompt, GenerationParams(max_tokens=32, stop_ids=frozenset(sp.values()),
                                                        heal_text="se"))
     assert healed.text == "lf.items = []"
+    # The repeat penalty goes through the same sampler: a harsh one pushes the model off what it memorized.
+    penalized = backend.generate(prompt, GenerationParams(max_tokens=8, stop_ids=frozenset(sp.values()),
+                                                          repeat_penalty=50.0, repeat_last_n=4096))
+    assert not penalized.text.startswith("self.items = []")
 
 
 def test_loader_picks_transformers_for_checkpoint_dirs(tiny_fixture):

@@ -211,8 +211,13 @@ class LlamaCppBackend(TokenLoopBackend):
             llm.eval(rest[start : start + self._n_batch])
         return reused, False
 
-    def _sample(self, params: GenerationParams, allowed: Sequence[int] | None) -> int:
+    def _sample(self, params: GenerationParams, allowed: Sequence[int] | None, penalized: Sequence[int]) -> int:
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
+        if penalized:
+            logits = logits.copy()
+            ids = np.unique(np.asarray(penalized, dtype=np.int64))
+            seen = logits[ids]
+            logits[ids] = np.where(seen > 0, seen / params.repeat_penalty, seen * params.repeat_penalty)
         if allowed is not None:
             only = np.full(self._n_vocab, -np.inf, dtype=np.float32)
             only[allowed] = logits[allowed]
@@ -244,7 +249,7 @@ class LlamaCppBackend(TokenLoopBackend):
             pieces.extend(self._piece(t) for t in tokens[len(pieces) :])
             return b"".join(pieces).decode("utf-8", errors="replace")
 
-        return DecodeSteps(sample=lambda allowed: self._sample(params, allowed), advance=lambda t: llm.eval([t]),
+        return DecodeSteps(sample=lambda allowed, penalized: self._sample(params, allowed, penalized), advance=lambda t: llm.eval([t]),
                            position=lambda: llm.n_tokens, text_of=text_of, healing=self._healing_index)
 
     def _piece(self, token: int) -> bytes:

@@ -178,7 +178,13 @@ class TransformersBackend(TokenLoopBackend):
         self._logits = logits
         return reused, False
 
-    def _sample(self, logits: torch.Tensor, params: GenerationParams, allowed: Sequence[int] | None) -> int:
+    def _sample(self, logits: torch.Tensor, params: GenerationParams, allowed: Sequence[int] | None,
+                penalized: Sequence[int]) -> int:
+        if penalized:
+            ids = torch.tensor(sorted(set(penalized)), device=logits.device)
+            seen = logits[ids]
+            logits = logits.clone()
+            logits[ids] = torch.where(seen > 0, seen / params.repeat_penalty, seen * params.repeat_penalty)
         if allowed is not None:
             only = torch.full_like(logits, float("-inf"))
             index = torch.tensor(list(allowed), device=logits.device)
@@ -208,7 +214,7 @@ class TransformersBackend(TokenLoopBackend):
         def advance(token: int) -> None:
             self._logits = self._forward([token])
 
-        return DecodeSteps(sample=lambda allowed: self._sample(self._logits, params, allowed), advance=advance,
+        return DecodeSteps(sample=lambda allowed, penalized: self._sample(self._logits, params, allowed, penalized), advance=advance,
                            position=lambda: len(self._cached), text_of=self.detokenize,
                            healing=self._healing_index)
 

@@ -1,5 +1,6 @@
-"""Token healing: the prompt's last token is cut and regenerated under a constraint, so a cursor after
-indentation or inside a word does not leave a left-to-right model at an unnatural token boundary."""
+"""Sampling controls in the shared decode loop. Token healing: the prompt's last token is cut and regenerated
+under a constraint, so a cursor after indentation or inside a word does not leave a left-to-right model at an
+unnatural token boundary. Repeat penalty: what chat uses to keep small models out of loops."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ class ScriptedModel:
         self.preferred = preferred  # per step, token ids in order of preference
         self.step = 0
         self.allowed_seen: list[list[int] | None] = []
+        self.penalized_seen: list[list[int]] = []
 
     def steps(self) -> DecodeSteps:
-        def sample(allowed):
+        def sample(allowed, penalized):
             self.allowed_seen.append(None if allowed is None else sorted(allowed))
+            self.penalized_seen.append(list(penalized))
             prefs = self.preferred[min(self.step, len(self.preferred) - 1)]
             return next(t for t in prefs if allowed is None or t in allowed)
 
@@ -50,10 +53,10 @@ class ScriptedModel:
         )
 
 
-def run(model: ScriptedModel, params: GenerationParams):
+def run(model: ScriptedModel, params: GenerationParams, prompt: tuple[int, ...] = ()):
     chunks: list[str] = []
     tokens, text, reason = decode(model.steps(), params, eog_ids=frozenset({0}), n_ctx=100, cancel=None,
-                                  on_text=chunks.append)
+                                  on_text=chunks.append, prompt=prompt)
     return tokens, text, reason, chunks
 
 
@@ -87,6 +90,15 @@ def test_no_healing_without_heal_text():
     model = ScriptedModel(PIECES, [[6], [0]])
     _, text, _, _ = run(model, GenerationParams(max_tokens=8))
     assert text == " x" and model.allowed_seen == [None, None]
+
+
+def test_repeat_penalty_sees_the_last_n_tokens_of_prompt_and_output():
+    model = ScriptedModel(PIECES, [[7], [11], [12], [0]])
+    run(model, GenerationParams(max_tokens=8, repeat_penalty=1.2, repeat_last_n=3), prompt=(9, 10, 4, 5))
+    assert model.penalized_seen == [[10, 4, 5], [4, 5, 7], [5, 7, 11], [7, 11, 12]]
+    plain = ScriptedModel(PIECES, [[7], [0]])
+    run(plain, GenerationParams(max_tokens=8), prompt=(9, 10))
+    assert plain.penalized_seen == [[], []]  # off by default (completion)
 
 
 def test_max_tokens_while_healing_returns_nothing():
@@ -129,6 +141,15 @@ def test_healing_can_be_switched_off(embedded_backend):
                                                                                     max_tokens=8))
     assert plain.timings.prompt_tokens == healed.timings.prompt_tokens + 1
     assert not plain.text.startswith("urn")  # the boundary the model stumbles on (see the parametrized test)
+
+
+@pytest.mark.slow
+def test_repeat_penalty_breaks_a_loop_with_the_embedded_model(embedded_backend):
+    prompt = embedded_backend.tokenize("print(1)\nprint(1)\nprint(1)\nprint(1)\n")
+    plain = embedded_backend.generate(prompt, GenerationParams(max_tokens=12))
+    assert plain.text.startswith("print(1)\nprint(1)\n")  # greedy decoding keeps repeating the line
+    penalized = embedded_backend.generate(prompt, GenerationParams(max_tokens=12, repeat_penalty=1.1))
+    assert "print(1)" not in penalized.text  # the chat default steps out of the loop
 
 
 @pytest.mark.slow
