@@ -121,7 +121,12 @@ class CompletionEngine:
         vocabularies attach the space before a word to the word, so "\n        " then "for" is unnatural)."""
         if len(prompt) - len(self._bos) < 2:
             return prompt, ""
-        tail = self.backend.detokenize(prompt[-1:])
+        # The last token's text in context: some detokenizers drop the leading space of a sequence's first token.
+        before = self.backend.detokenize(prompt[-2:-1])
+        both = self.backend.detokenize(prompt[-2:])
+        if not both.startswith(before):
+            return prompt, ""
+        tail = both[len(before) :]
         if not tail or "\ufffd" in tail or not prefix.endswith(tail):
             return prompt, ""
         return prompt[:-1], tail

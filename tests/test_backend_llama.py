@@ -132,3 +132,15 @@ def test_engine_typing_reuses_cache(embedded_backend):
     typed = text + '"w'
     second = engine.complete(CompletionRequest(text=typed, offset=len(typed), max_tokens=4))
     assert second.timings.reused_tokens >= 0.9 * second.timings.prompt_tokens
+
+
+def test_long_tokens_are_not_lost(embedded_backend):
+    # Code vocabularies hold tokens longer than 32 bytes (runs of '#', '=' or spaces); llama-cpp-python's own
+    # detokenize drops those silently.
+    rule = "#" * 80
+    text = f"{rule}\n" + " " * 40 + "x = 1\n"
+    assert any(len(embedded_backend.detokenize([t]).encode()) > 32 for t in embedded_backend.tokenize(text))
+    assert embedded_backend.detokenize(embedded_backend.tokenize(text)) == text
+    # The decode loop's streaming text goes through the same pieces.
+    steps = embedded_backend._decode_steps(GenerationParams())
+    assert steps.text_of(embedded_backend.tokenize(text)) == text

@@ -73,6 +73,32 @@ def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
     return specials, frozenset(eog)
 
 
+class TokenText:
+    """Token ids to text for a llama.cpp vocabulary (control tokens render as nothing).
+
+    llama-cpp-python's own detokenize uses a 32-byte buffer and silently drops longer tokens (runs of spaces or
+    '#' in code vocabularies), so we size the buffer ourselves.
+    """
+
+    def __init__(self, vocab: object) -> None:
+        self._vocab = vocab
+        self._buffer = (ctypes.c_char * 64)()
+        self._lock = threading.Lock()  # one buffer; the LSP detokenizes on several threads
+
+    def piece(self, token: int) -> bytes:
+        import llama_cpp
+
+        with self._lock:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+            if n < 0:
+                self._buffer = (ctypes.c_char * (-n))()
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+            return bytes(self._buffer[:n])
+
+    def text(self, tokens: Sequence[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+
 def _validate(path: Path) -> int:
     """Check the file before llama.cpp sees it (llama.cpp's own errors are not actionable). Returns ctx length."""
     info = read_gguf(path)
@@ -96,6 +122,7 @@ class LlamaVocab:
         except ValueError:
             raise BadModelFileError(f"llama.cpp could not read the vocabulary of {path} — is the file complete?") from None
         self.special_tokens, self.eog_ids = _special_tokens(self._model)
+        self._text = TokenText(self._model.vocab)
         self.add_bos = bool(self._model.add_bos_token())
         self.bos_id = self._model.token_bos()
 
@@ -105,7 +132,7 @@ class LlamaVocab:
         return self._model.tokenize(text.encode("utf-8"), False, special)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._model.detokenize(list(tokens), special=False).decode("utf-8", errors="replace")
+        return self._text.text(tokens)
 
     def close(self) -> None:
         self._model.close()
@@ -175,6 +202,7 @@ class LlamaCppBackend(TokenLoopBackend):
         self._n_batch = settings.batch_size
         self._rng = np.random.default_rng(settings.seed)
         self._healing: HealingIndex | None = None
+        self._text = TokenText(llm._model.vocab)
 
     # -- tokens ----------------------------------------------------------------------------------------------
 
@@ -184,7 +212,7 @@ class LlamaCppBackend(TokenLoopBackend):
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+        return self._text.text(tokens)
 
     @property
     def cached_tokens(self) -> list[int]:
@@ -253,7 +281,7 @@ class LlamaCppBackend(TokenLoopBackend):
                            position=lambda: llm.n_tokens, text_of=text_of, healing=self._healing_index)
 
     def _piece(self, token: int) -> bytes:
-        return self._llm.detokenize([token])
+        return self._text.piece(token)
 
     def _healing_index(self) -> HealingIndex:
         if self._healing is None:

@@ -220,9 +220,14 @@ class TransformersBackend(TokenLoopBackend):
 
     def _healing_index(self) -> HealingIndex:
         if self._healing is None:
-            # Text of each token alone; a token that is only part of a UTF-8 character cannot heal (rare).
-            texts = self.tokenizer.batch_decode([[t] for t in range(len(self.tokenizer))], skip_special_tokens=True)
-            self._healing = HealingIndex([t.encode("utf-8") if "\ufffd" not in t else b"" for t in texts])
+            # Each token's text after an anchor token (SentencePiece decoders drop a leading space at the start
+            # of a text); a token that is only part of a UTF-8 character cannot heal (rare).
+            # (Runs inside generate(), under the lock that tokenize() takes: use the tokenizer directly.)
+            anchor = list(self.tokenizer("a", add_special_tokens=False).input_ids[:1])
+            lead = len(self.detokenize(anchor))
+            texts = self.tokenizer.batch_decode([anchor + [t] for t in range(len(self.tokenizer))],
+                                                skip_special_tokens=True)
+            self._healing = HealingIndex([t[lead:].encode("utf-8") if "\ufffd" not in t else b"" for t in texts])
         return self._healing
 
     def close(self) -> None:
