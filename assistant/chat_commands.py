@@ -100,7 +100,7 @@ def explain(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest explanation, in tokens."),
 ) -> None:
     """Print a markdown explanation of a file or of lines L1-L2 of it."""
-    from .modify import parse_location, read_selection
+    from .modify import parse_location, prompt_path, read_selection
 
     path, first, last = parse_location(location)
     selection = read_selection(path, first, last if first is not None else None)
@@ -109,7 +109,7 @@ def explain(
     settings = cli_settings(model__path=model, chat__max_tokens=max_tokens)
     backend = _load(settings)
     try:
-        text = _print_markdown_stream(backend, selection.text, str(path), settings)
+        text = _print_markdown_stream(backend, selection.text, prompt_path(path), settings)
     finally:
         backend.close()
     if not text.strip():
@@ -140,7 +140,8 @@ def modify(
     settings = cli_settings(model__path=model, chat__max_tokens=max_tokens)
     backend = _load(settings)
     try:
-        replacement = edits.propose_edit(backend, selection.text, instruction, path=str(path), settings=settings)
+        replacement = edits.propose_edit(backend, selection.text, instruction, path=edits.prompt_path(path),
+                                         settings=settings)
     finally:
         backend.close()
     diff = edits.unified_diff(selection, replacement, label=str(path))

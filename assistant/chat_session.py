@@ -110,11 +110,12 @@ class Attachment:
 
 
 def read_attachment(spec: str) -> Attachment:
-    from .modify import parse_location, read_selection
+    from .modify import parse_location, prompt_path, read_selection
 
     path, first, last = parse_location(spec)
     selection = read_selection(path, first, last if first is not None else None)
-    label = str(path) if first is None else f"{path} (lines {selection.start_line}-{selection.end_line})"
+    name = prompt_path(path)
+    label = name if first is None else f"{name} (lines {selection.start_line}-{selection.end_line})"
     return Attachment(label, language_for(str(path)), selection.text)
 
 

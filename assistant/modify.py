@@ -249,6 +249,15 @@ __all__ = [
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
+def prompt_path(path: Path) -> str:
+    """How a file is named to the model: relative to the working directory when inside it, else its name.
+    Absolute paths say nothing about the code and make answers depend on where a checkout happens to live."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
 def parse_location(spec: str) -> tuple[Path, int | None, int | None]:
     """`FILE`, `FILE:L` or `FILE:L1-L2` -> (path, first line, last line); lines are 1-based and inclusive."""
     head, sep, tail = spec.rpartition(":")

@@ -19,7 +19,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from assistant.errors import StarassistError
 
-from .suggest import uri_path
+from .suggest import relative_path
 
 if TYPE_CHECKING:
     from .server import StarassistServer
@@ -68,7 +68,7 @@ def parse_selection(session: Session, args: tuple[Any, ...]) -> tuple[Selection,
         code=doc.text[a:b],
         version=doc.version,
         language=doc.language_id or None,
-        path=uri_path(uri),
+        path=relative_path(uri, session.root_uri)[0],  # named to the model as in completion prompts
     )
     return selection, arg
 

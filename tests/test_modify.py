@@ -232,3 +232,13 @@ def test_cli_modify_apply_refuses_after_a_concurrent_change(env, monkeypatch):
     assert "changed since it was read" in result.output and "Traceback" not in result.output
     assert path.read_bytes() == concurrent
     assert sorted(p.name for p in env.iterdir() if p.is_file()) == ["m.py"]
+
+
+def test_files_are_named_to_the_model_without_where_they_live(tmp_path, monkeypatch):
+    from assistant.modify import prompt_path as _prompt_path
+
+    (tmp_path / "pkg").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert _prompt_path(tmp_path / "pkg" / "m.py") == "pkg/m.py"  # inside the working directory: relative
+    assert _prompt_path(Path("pkg/m.py")) == "pkg/m.py"
+    assert _prompt_path(Path("/elsewhere/deep/m.py")) == "m.py"  # outside it: the name only
