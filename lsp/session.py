@@ -226,7 +226,9 @@ def _default_loader(settings: Settings) -> CompletionEngine:
 
     from .testing import maybe_slowed
 
-    return CompletionEngine(maybe_slowed(load_backend(settings.model)), settings)
+    engine = CompletionEngine(maybe_slowed(load_backend(settings.model)), settings)
+    engine.warm_up()  # part of loading: the first suggestion is then as fast as the next ones
+    return engine
 
 
 __all__ = ["Session", "Suggestion", "settings_section"]

@@ -161,3 +161,17 @@ def test_fim_formats_are_not_healed(embedded_backend):
     assert engine.heal(prompt, "def add(a, b):\n    ret") == (prompt[:-1], " ret")
     assert engine.heal(prompt[:1], "def") == (prompt[:1], "")  # never cut a prompt down to nothing
     assert engine.heal(prompt, "something else") == (prompt, "")
+
+
+@pytest.mark.slow
+def test_warm_up_does_the_first_use_work(embedded_path):
+    from assistant.backends.llama_cpp import LlamaCppBackend
+    from assistant.settings import ModelSettings
+
+    backend = LlamaCppBackend(embedded_path, ModelSettings(context_length=512))
+    try:
+        assert backend._healing is None
+        CompletionEngine(backend).warm_up()  # what the LSP does while the model loads
+        assert backend._healing is not None
+    finally:
+        backend.close()
