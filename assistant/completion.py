@@ -117,7 +117,8 @@ class CompletionEngine:
     def warm_up(self) -> None:
         """One tiny completion, so the first real one does not pay for first-use work (llama.cpp's buffers,
         the token-healing index)."""
-        self.complete(CompletionRequest(text="def main():\n    ", offset=16, max_tokens=1, multiline=False))
+        text = "def main():\n    "
+        self.complete(CompletionRequest(text=text, offset=len(text), max_tokens=1, multiline=False))
 
     def heal(self, prompt: list[int], prefix: str) -> tuple[list[int], str]:
         """Cut the last prompt token when it is the end of the prefix; the generation must regenerate it.

@@ -63,15 +63,21 @@ def test_fim_through_the_engine_recovers_the_middle(hf_backend, mode):
             assert result.stop_reason == "stop_token"
 
 
+def _stack_prompt(backend) -> list[int]:
+    """A PSM prompt whose memorized middle is `self.items = []` (from the fixture's src/stack.py)."""
+    from quant.fixture.build import corpus
+
+    sp = backend.info.special_tokens
+    text = dict(corpus())["src/stack.py"]
+    start = text.index("self.items = []")
+    return ([sp["<fim_prefix>"]] + backend.tokenize(text[:start]) + [sp["<fim_suffix>"]]
+            + backend.tokenize(text[start + len("self.items = []") :]) + [sp["<fim_middle>"]])
+
+
 def test_streaming_stop_strings_cancel_and_reuse(hf_backend):
     arch, backend = hf_backend
     sp = backend.info.special_tokens
-    from quant.fixture.build import corpus
-
-    text = dict(corpus())["src/stack.py"]
-    start = text.index("self.items = []")
-    prompt = ([sp["<fim_prefix>"]] + backend.tokenize(text[:start]) + [sp["<fim_suffix>"]]
-              + backend.tokenize(text[start + len("self.items = []") :]) + [sp["<fim_middle>"]])
+    prompt = _stack_prompt(backend)
     chunks: list[str] = []
     full = backend.generate(prompt, GenerationParams(max_tokens=32, stop_ids=frozenset(sp.values())),
                             on_text=chunks.append)
@@ -104,12 +110,7 @@ def test_streaming_stop_strings_cancel_and_reuse(hf_backend):
 def test_token_healing_inside_a_word(hf_backend):
     arch, backend = hf_backend
     sp = backend.info.special_tokens
-    from quant.fixture.build import corpus
-
-    text = dict(corpus())["src/stack.py"]
-    start = text.index("self.items = []")
-    prompt = ([sp["<fim_prefix>"]] + backend.tokenize(text[:start]) + [sp["<fim_suffix>"]]
-              + backend.tokenize(text[start + len("self.items = []") :]) + [sp["<fim_middle>"]])
+    prompt = _stack_prompt(backend)
     # The prompt "ends" inside the memorized middle: the generation must begin with "se" and returns the rest.
     healed = backend.generate(prompt, GenerationParams(max_tokens=32, stop_ids=frozenset(sp.values()),
                                                        heal_text="se"))

@@ -277,8 +277,9 @@ class LlamaCppBackend(TokenLoopBackend):
             pieces.extend(self._piece(t) for t in tokens[len(pieces) :])
             return b"".join(pieces).decode("utf-8", errors="replace")
 
-        return DecodeSteps(sample=lambda allowed, penalized: self._sample(params, allowed, penalized), advance=lambda t: llm.eval([t]),
-                           position=lambda: llm.n_tokens, text_of=text_of, healing=self._healing_index)
+        return DecodeSteps(sample=lambda allowed, penalized: self._sample(params, allowed, penalized),
+                           advance=lambda t: llm.eval([t]), position=lambda: llm.n_tokens, text_of=text_of,
+                           healing=self._healing_index)
 
     def _piece(self, token: int) -> bytes:
         return self._text.piece(token)

@@ -214,8 +214,8 @@ class TransformersBackend(TokenLoopBackend):
         def advance(token: int) -> None:
             self._logits = self._forward([token])
 
-        return DecodeSteps(sample=lambda allowed, penalized: self._sample(self._logits, params, allowed, penalized), advance=advance,
-                           position=lambda: len(self._cached), text_of=self.detokenize,
+        return DecodeSteps(sample=lambda allowed, penalized: self._sample(self._logits, params, allowed, penalized),
+                           advance=advance, position=lambda: len(self._cached), text_of=self.detokenize,
                            healing=self._healing_index)
 
     def _healing_index(self) -> HealingIndex:
