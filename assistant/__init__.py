@@ -1,4 +1,6 @@
-"""starassist engine core: model resolution, backends, FIM prompts, completion, settings.
+"""starassist: a local coding assistant for your editor. One package: `starassist.engine` (the core),
+`starassist.prompts`, `starassist.chat`, `starassist.quant`, `starassist.lsp` and `starassist.cli`, layered in
+that order from the bottom (CONTRIBUTING.md).
 
 Nothing here imports torch or loads a model at import time; the CLI and the LSP import what they need lazily.
 """

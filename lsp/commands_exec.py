@@ -1,6 +1,6 @@
 """`workspace/executeCommand` plumbing for explain and modify: a range of an open document in, markdown out
-(explain) or a `workspace/applyEdit` limited to that range (modify). The prompts live in `assistant.explain`
-and `assistant.modify` (imported lazily); the model work runs on the session's worker thread.
+(explain) or a `workspace/applyEdit` limited to that range (modify). The prompts live in
+`starassist.chat.explain` and `starassist.chat.modify`; the model work runs on the session's worker thread.
 
 - `starassist.explain` arguments: [{"uri": str, "range": Range}] -> markdown text.
 - `starassist.modify` arguments: [{"uri": str, "range": Range, "instruction": str}] ->
@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
 
-from assistant.errors import StarassistError
+from starassist.chat.explain import explain_code
+from starassist.chat.modify import propose_edit
+from starassist.engine.errors import StarassistError
 
+from .session import Session
 from .suggest import relative_path
-
-if TYPE_CHECKING:
-    from .server import StarassistServer
-    from .session import Session
 
 EXPLAIN_COMMAND = "starassist.explain"
 MODIFY_COMMAND = "starassist.modify"
@@ -97,22 +97,12 @@ async def run_on_worker(session: Session, fn: Callable[[Any, Callable[[], bool]]
     return value
 
 
-def _import(module: str, name: str) -> Callable[..., str]:
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise CommandFailed(f"{module}.{name} is not available in this installation") from None
-
-
-def register_commands(server: StarassistServer, session: Session) -> None:
+def register_commands(server: LanguageServer, session: Session) -> None:
     @server.command(EXPLAIN_COMMAND)
     async def explain(ls: Any, *args: Any) -> str:
         selection, _ = parse_selection(session, args)
         if not selection.code.strip():
             raise JsonRpcInvalidParams("the range is empty; select the code to explain")
-        explain_code = _import("assistant.explain", "explain_code")
         settings = session.settings
 
         def work(backend: Any, cancel: Callable[[], bool]) -> str:
@@ -127,7 +117,6 @@ def register_commands(server: StarassistServer, session: Session) -> None:
         instruction = arg.get("instruction")
         if not isinstance(instruction, str) or not instruction.strip():
             raise JsonRpcInvalidParams("argument needs an instruction (what to change)")
-        propose_edit = _import("assistant.modify", "propose_edit")
         settings = session.settings
 
         def work(backend: Any, cancel: Callable[[], bool]) -> str:

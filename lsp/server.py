@@ -14,17 +14,19 @@ Custom protocol (besides LSP 3.18):
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 
-from assistant import __version__
-from assistant.settings import Settings
+from starassist import __version__
+from starassist.engine.completion import CompletionEngine
+from starassist.engine.settings import Settings
+from starassist.engine.textpos import position_at
 
 from .commands_exec import register_commands
-from .documents import position_at
 from .session import Session, Suggestion, settings_section
 from .suggest import inline_edit, word_start
 
@@ -59,21 +61,10 @@ class StarassistServer(LanguageServer):
         return types.Range(start=self._position(text, start), end=self._position(text, end))
 
     def report(self, kind: str, uri: str, suggestion: Suggestion) -> None:
-        data = {"uri": uri, "version": suggestion.version, "kind": kind, "items": len(suggestion.texts),
-                "model_calls": suggestion.model_calls, **suggestion.timings}
-        self.protocol.notify(TIMINGS_NOTIFICATION, data)
-        t = suggestion.timings
-        if t.get("error"):
-            line = f"{kind}: no suggestion: {t['error']}"
-        elif suggestion.cached:
-            line = f"{kind}: {len(suggestion.texts)} item(s) from cache in {t.get('total_ms', 0):.1f} ms"
-        else:
-            line = (f"{kind}: {len(suggestion.texts)} item(s) in {t.get('total_ms', 0):.0f} ms "
-                    f"(debounce {t.get('debounce_ms', 0):.0f}, queue {t.get('queue_ms', 0):.0f}, "
-                    f"prompt {t.get('prompt_tokens', 0)} tok/{t.get('reused_tokens', 0)} reused "
-                    f"{t.get('prompt_ms', 0):.0f} ms, {t.get('generated_tokens', 0)} tok "
-                    f"{t.get('generation_ms', 0):.0f} ms, {suggestion.model_calls} call(s))")
-        self.log(line)
+        report, items = suggestion.report, len(suggestion.texts)
+        self.protocol.notify(TIMINGS_NOTIFICATION,
+                             report.notification(uri, suggestion.version, kind, items, suggestion.model_calls))
+        self.log(report.log_line(kind, items, suggestion.model_calls))
         self.session.record_shown(suggestion)
 
     async def load_model(self) -> None:
@@ -101,7 +92,7 @@ class StarassistServer(LanguageServer):
                      types.MessageType.Info)
 
     def accept_command(self, uri: str, suggestion: Suggestion) -> types.Command:
-        data = {"uri": uri, "cached": suggestion.cached, "latency_ms": suggestion.timings.get("total_ms")}
+        data = {"uri": uri, "cached": suggestion.cached, "latency_ms": suggestion.report.total_ms}
         return types.Command(title="starassist: suggestion accepted", command=ACCEPT_COMMAND, arguments=[data])
 
 
@@ -110,9 +101,11 @@ def _encoding_name(value: Any) -> str:
 
 
 def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
-                  startup_messages: list[str] | None = None) -> StarassistServer:
-    """A server for one session. `overrides` (command-line flags) win over client settings."""
-    server = StarassistServer(Session(settings, overrides))
+                  startup_messages: list[str] | None = None,
+                  load_engine: Callable[[Settings], CompletionEngine] | None = None) -> StarassistServer:
+    """A server for one session. `overrides` (command-line flags) win over client settings; `load_engine`
+    replaces how the model is loaded (default: the configured backend, warmed up)."""
+    server = StarassistServer(Session(settings, overrides, load_engine))
     session = server.session
     pending = list(startup_messages or [])
 
@@ -230,3 +223,34 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
 
     register_commands(server, session)
     return server
+
+
+def serve(model: str | None = None, tcp: tuple[str, int] | None = None,
+          load_engine: Callable[[Settings], CompletionEngine] | None = None) -> None:
+    """Run a server on stdio (or TCP) until the client leaves: `starassist lsp`."""
+    import logging
+
+    from starassist.engine.errors import SettingsError
+    from starassist.engine.settings import load_settings
+
+    logging.basicConfig(level=logging.WARNING, format="starassist: %(levelname)s %(name)s: %(message)s")
+    overrides = {"model": {"path": model}} if model else {}
+    messages: list[str] = []
+    try:
+        settings = load_settings(overrides=overrides)
+    except SettingsError as exc:
+        # An editor would only see a dead server: start with defaults and tell the user what to fix.
+        messages.append(f"{exc}; using defaults")
+        settings = Settings()
+        if model:
+            settings.model.path = model
+    server = create_server(settings, overrides, messages, load_engine)
+    try:
+        if tcp:
+            server.start_tcp(*tcp)
+        else:
+            server.start_io()
+    finally:
+        # Also when the client vanished without `shutdown`: stop the generation before the interpreter exits.
+        server.session.shutdown()
+        server.session.close()

@@ -7,14 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from assistant.completion import CompletionEngine
-from assistant.settings import Settings, replace_from, to_dict
+from starassist.engine.completion import CompletionEngine
+from starassist.engine.settings import Settings, replace_from, to_dict
 
 from .cache import SuggestionCache
 from .documents import DocumentStore
+from .report import RequestReport
 from .scheduler import DocumentScheduler, Worker
 from .stats import StatsRecorder
 from .suggest import build_request, generate
@@ -28,9 +29,9 @@ class Suggestion:
     offset: int  # cursor, character offset into `text`
     text: str  # the document text the suggestion is for
     version: int
+    report: RequestReport
     cached: bool = False
     model_calls: int = 0
-    timings: dict[str, Any] = field(default_factory=dict)
 
 
 def settings_section(data: Any) -> dict[str, Any] | None:
@@ -125,17 +126,17 @@ class Session:
         text, version = doc.text, doc.version
         offset = doc.offset(line, character, self.encoding)
         before, after = text[:offset], text[offset:]
-        pos = {"line": line, "character": character, "offset": offset}
+        report = RequestReport(position={"line": line, "character": character, "offset": offset})
         hit = self.cache.get(uri, before, after)
         if hit is not None and (len(hit) >= items or items == 1):
-            ms = (time.perf_counter() - t0) * 1000
-            return Suggestion(hit[:items], offset, text, version, cached=True,
-                              timings={"cached": True, "total_ms": round(ms, 2), "position": pos})
+            report.cached, report.total_ms = True, round((time.perf_counter() - t0) * 1000, 2)
+            return Suggestion(hit[:items], offset, text, version, report, cached=True)
         await self.ready.wait()
         engine = self.engine
         if engine is None:
             self.scheduler.supersede(uri)  # an older request for the document is stale all the same
-            return Suggestion([], offset, text, version, timings={"error": self.load_error, "position": pos})
+            report.error = self.load_error
+            return Suggestion([], offset, text, version, report)
         others = [(d.uri, d.text) for d in self.documents.others(uri)]
         root_uri = self.root_uri
 
@@ -151,38 +152,25 @@ class Session:
         try:
             outcome = await self.scheduler.run(uri, work, label=f"complete {uri}")
         except Exception as exc:  # noqa: BLE001 - a failed generation answers empty; the server stays up
-            return Suggestion([], offset, text, version, timings={"error": _one_line(exc), "position": pos})
+            report.error = _one_line(exc)
+            return Suggestion([], offset, text, version, report)
         generated = outcome.value
-        total_ms = (time.perf_counter() - t0) * 1000
-        timings: dict[str, Any] = {
-            "cached": False,
-            "position": pos,
-            "debounce_ms": round(outcome.debounce_ms, 2),
-            "queue_ms": round(outcome.queue_ms, 2),
-            "run_ms": round(outcome.run_ms, 2),
-            "total_ms": round(total_ms, 2),
-            "superseded": outcome.superseded,
-        }
+        report.cached = False
+        report.debounce_ms = round(outcome.debounce_ms, 2)
+        report.queue_ms = round(outcome.queue_ms, 2)
+        report.run_ms = round(outcome.run_ms, 2)
+        report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
+        report.superseded = outcome.superseded
         if generated is None:
-            return Suggestion([], offset, text, version, timings=timings)
+            return Suggestion([], offset, text, version, report)
         self.generations_finished += 1
-        timings.update(
-            model_calls=generated.model_calls,
-            stop_reasons=generated.stop_reasons,
-            multiline=generated.multiline,
-            prompt_tokens=sum(t.prompt_tokens for t in generated.timings),
-            reused_tokens=sum(t.reused_tokens for t in generated.timings),
-            prompt_ms=round(sum(t.prompt_ms for t in generated.timings), 2),
-            generated_tokens=sum(t.generated_tokens for t in generated.timings),
-            generation_ms=round(sum(t.generation_ms for t in generated.timings), 2),
-        )
+        report.add_engine(generated.timings, generated.stop_reasons, generated.multiline)
         self.cache.put(uri, before, after, generated.texts)
-        return Suggestion(generated.texts[:items], offset, text, version, model_calls=generated.model_calls,
-                          timings=timings)
+        return Suggestion(generated.texts[:items], offset, text, version, report, model_calls=generated.model_calls)
 
     def record_shown(self, suggestion: Suggestion) -> None:
         if suggestion.texts:
-            self.stats.shown(float(suggestion.timings.get("total_ms", 0.0)), suggestion.cached)
+            self.stats.shown(suggestion.report.total_ms or 0.0, suggestion.cached)
 
     def status(self) -> dict[str, Any]:
         engine = self.engine
@@ -214,7 +202,7 @@ class Session:
 
 
 def _one_line(exc: BaseException) -> str:
-    from assistant.errors import StarassistError
+    from starassist.engine.errors import StarassistError
 
     if isinstance(exc, StarassistError):
         return str(exc)
@@ -222,11 +210,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _default_loader(settings: Settings) -> CompletionEngine:
-    from assistant.loader import load_backend
+    from starassist.engine.loader import load_backend
 
-    from .testing import maybe_slowed
-
-    engine = CompletionEngine(maybe_slowed(load_backend(settings.model)), settings)
+    engine = CompletionEngine(load_backend(settings.model), settings)
     engine.warm_up()  # part of loading: the first suggestion is then as fast as the next ones
     return engine
 

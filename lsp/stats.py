@@ -1,23 +1,23 @@
 """Local acceptance telemetry: counts and latencies in a JSON file under the data directory. Nothing leaves
-the machine. The file is rewritten atomically (temp file + rename), at most every few seconds and at exit."""
+the machine. The file is rewritten atomically, at most every few seconds and at exit."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from starassist.engine.files import write_atomic
+from starassist.engine.numbers import percentile
+from starassist.engine.settings import data_dir
+
 MAX_LATENCIES = 2000
 
 
 def stats_path() -> Path:
-    from assistant.settings import data_dir
-
     return data_dir() / "stats.json"
 
 
@@ -56,15 +56,6 @@ class Stats:
         }
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of `values`, None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
 def load(path: Path) -> Stats:
     try:
         return Stats.from_dict(json.loads(path.read_text(encoding="utf-8")))
@@ -72,19 +63,6 @@ def load(path: Path) -> Stats:
         return Stats()
     except (ValueError, TypeError, AttributeError, UnicodeDecodeError):
         return Stats()  # a damaged stats file is not worth an error; it is rewritten on the next flush
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class StatsRecorder:

@@ -7,14 +7,14 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from assistant.backend import Timings
-from assistant.completion import CompletionEngine, CompletionRequest
+from starassist.engine.backend import Timings
+from starassist.engine.completion import CompletionEngine, CompletionRequest
+from starassist.engine.naming import model_name
+from starassist.engine.textpos import line_end
 
 from .context_files import rank_snippets
-from .documents import line_end
 
 _TRAILING_CLOSERS = re.compile(r"[\s)\]}>\"'`;,]*")
 _WORD_CHAR = re.compile(r"[\w$]")
@@ -27,14 +27,7 @@ def uri_path(uri: str) -> str:
 
 def relative_path(uri: str, root_uri: str | None) -> tuple[str, str]:
     """Repo-relative path of a document and the repository name, from the workspace root when known."""
-    path = PurePosixPath(uri_path(uri))
-    if root_uri:
-        root = PurePosixPath(uri_path(root_uri))
-        try:
-            return path.relative_to(root).as_posix(), root.name
-        except ValueError:
-            pass
-    return path.name, path.parent.name
+    return model_name(uri_path(uri), (uri_path(root_uri) if root_uri else None,))
 
 
 def build_request(

@@ -58,7 +58,6 @@ class PromptSet:
     examples: tuple[tuple[Turn, ...], ...]
     explain: TaskTemplate
     modify: TaskTemplate
-    rule: str = RULE
 
 
 def fill(template: str, values: dict[str, str]) -> str:

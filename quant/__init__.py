@@ -3,5 +3,5 @@ with a report of what the quantization traded. `starassist quantize --help`.
 
 Modules: `checkpoint` (safetensors read tensor by tensor), `tokenizer_gguf` + `convert` (HF -> GGUF F32/F16/BF16),
 `llama_quantize` (llama.cpp's quantizer), `types` (the offered types), `report`, `bnb`, `pipeline` (the command
-as functions), `commands` (the CLI), `fixture` (the tiny memorizing test models).
+as functions). The command line is `starassist.cli.quant`. It uses only the engine's public names.
 """

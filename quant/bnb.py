@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .atomic import atomic_output
+from starassist.engine.files import atomic_output
+
 from .errors import QuantError
 
 MODES = ("nf4", "int8")
@@ -39,7 +40,7 @@ def quantize_bnb(spec: str, out: Path, mode: str, *, force: bool = False, allow_
     except ImportError as exc:
         raise QuantError(f"--bnb needs the transformers extra ({exc.name} missing) — "
                          "`pip install 'starassist[hf]'`") from None
-    from assistant.backends.transformers_hf import quiet_bitsandbytes
+    from starassist.engine.logs import quiet_bitsandbytes
 
     quiet_bitsandbytes()
     try:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_output
+from starassist.engine.files import atomic_output
+
 from .checkpoint import Checkpoint
 from .errors import QuantError
 from .tokenizer_gguf import read_vocab, write_vocab
@@ -79,10 +80,6 @@ def _hparams(spec: ArchSpec, c: dict) -> dict:
         raise QuantError(f"config.json lacks or has a bad value for {exc} — is it a {spec.gguf_arch} config?") from None
 
 
-def _vocab_size(spec: ArchSpec, c: dict) -> int:
-    return int(c.get("vocab_size") or 0)
-
-
 @dataclass
 class ConvertResult:
     path: Path
@@ -123,7 +120,7 @@ def _reorder(spec: ArchSpec, hp: dict, hf_name: str, data: np.ndarray) -> np.nda
     return data.reshape(n_head, 3, head_dim, *rest).swapaxes(0, 1).reshape(data.shape)
 
 
-def _out_dtype(out_type: str, shape: tuple[int, ...], gguf_name: str):
+def _out_dtype(out_type: str, shape: tuple[int, ...]):
     """(numpy dtype to convert to, ggml raw type or None). Norms, biases and other 1-D tensors stay F32."""
     import gguf
 
@@ -151,7 +148,7 @@ def convert_hf(
     ckpt = Checkpoint(src, allow_pickle=allow_pickle)
     spec = detect_arch(ckpt.config, src)
     hp = _hparams(spec, ckpt.config)
-    vocab = read_vocab(src, _vocab_size(spec, ckpt.config))
+    vocab = read_vocab(src, int(ckpt.config.get("vocab_size") or 0))
     plan = tensor_plan(ckpt, spec, hp["block_count"])  # indexes the weights: unreadable shards fail here
     embd_names = [h for h, g in plan if g == "token_embd.weight"]
     if not embd_names:
@@ -172,7 +169,7 @@ def convert_hf(
         write_vocab(writer, vocab)
         for hf_name, gguf_name in plan:
             ref = ckpt.refs[hf_name]
-            dtype, raw = _out_dtype(out_type, ref.shape, gguf_name)
+            dtype, raw = _out_dtype(out_type, ref.shape)
             numel = int(np.prod(ref.shape)) if ref.shape else 1
             nbytes = numel * (2 if raw is not None else np.dtype(dtype).itemsize)
             writer.add_tensor_info(gguf_name, ref.shape, np.dtype(dtype), nbytes, raw_dtype=raw)
@@ -182,7 +179,7 @@ def convert_hf(
         done = 0
         for hf_name, gguf_name in plan:
             ref = ckpt.refs[hf_name]
-            dtype, raw = _out_dtype(out_type, ref.shape, gguf_name)
+            dtype, raw = _out_dtype(out_type, ref.shape)
             data = _reorder(spec, hp, hf_name, ckpt.tensor(hf_name).astype(np.float32, copy=False))
             if raw is not None:
                 data = gguf.quants.quantize(data, raw)

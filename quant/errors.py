@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.errors import StarassistError
+from starassist.engine.errors import StarassistError
 
 
 class QuantError(StarassistError):

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_output
+from starassist.engine.files import atomic_output
+from starassist.engine.logs import LOG_ERROR, LOG_WARN, llama_log_handler
+
 from .errors import QuantError
 from .types import QuantType
 
@@ -39,11 +41,10 @@ def quantize_gguf(src: Path, out: Path, qtype: QuantType, *, threads: int = 0,
 
     t0 = time.perf_counter()
     fallbacks: list[str] = []
-    log_tail: list[str] = []
+    problems: dict[int, list[str]] = {LOG_ERROR: [], LOG_WARN: []}  # lines llama.cpp logged as errors/warnings
     pending = bytearray()
 
-    @llama_cpp.llama_log_callback
-    def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    def on_log(level: int, text: bytes) -> None:
         pending.extend(text)
         while b"\n" in pending:
             line, _, rest = bytes(pending).partition(b"\n")
@@ -54,33 +55,18 @@ def quantize_gguf(src: Path, out: Path, qtype: QuantType, *, threads: int = 0,
             low = line.lower()
             if b"fallback" in low or b"not divisible" in low:
                 fallbacks.append(line.decode(errors="replace").strip())
-            if level == 3:
-                log_tail.append(line.decode(errors="replace").strip())
+            if level in problems:
+                problems[level].append(line.decode(errors="replace").strip())
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = qtype.ftype()
     params.nthread = threads or (os.cpu_count() or 1)
     params.allow_requantize = True
-    with atomic_output(out) as tmp:
-        llama_cpp.llama_log_set(_on_log, ctypes.c_void_p(0))
-        try:
-            rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
-        finally:
-            _restore_logging()
+    with atomic_output(out) as tmp, llama_log_handler(on_log):
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
         if rc != 0:
-            detail = f": {log_tail[-1]}" if log_tail else ""
+            said = problems[LOG_ERROR] or problems[LOG_WARN]  # the error itself when llama.cpp logged one
+            detail = f": {said[-1]}" if said else ""
             raise QuantError(f"llama.cpp could not quantize {src} to {qtype.name}{detail}")
     return QuantizeResult(out, qtype.name, src.stat().st_size, out.stat().st_size, time.perf_counter() - t0,
                           fallbacks)
-
-
-def _restore_logging() -> None:
-    """Put the core's log routing back (errors to Python logging), or silence llama.cpp if it never ran."""
-    import llama_cpp
-
-    from assistant.backends import llama_cpp as core
-
-    if core._LOG_CALLBACK is not None:
-        llama_cpp.llama_log_set(core._LOG_CALLBACK, ctypes.c_void_p(0))
-    else:
-        core._install_log_callback()

@@ -33,7 +33,7 @@ def resolve_source(spec: str) -> Source:
     if path.exists() or "/" not in spec or spec.startswith((".", "/", "~")):
         raise QuantError(f"no such file or directory: {spec} — pass an HF checkpoint directory, a .gguf file "
                          "or an HF repo id from your local cache")
-    from assistant.models import resolve_model
+    from starassist.engine.models import resolve_model
 
     ref = resolve_model(spec)
     return Source(ref.kind, ref.path, spec.split("/")[-1].split(":")[0].split("@")[0])
@@ -156,7 +156,7 @@ def f16_size(path: Path) -> int:
     """What the model weighs in F16: 2 bytes per weight of its tensors, plus the file's metadata."""
     from gguf import GGUFReader
 
-    from assistant.gguf_file import read_gguf
+    from starassist.engine.gguf_file import read_gguf
 
     if read_gguf(path).quantization.upper() == "F16":
         return path.stat().st_size

@@ -45,12 +45,12 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 def open_llama(path: Path, n_ctx: int, *, logits_all: bool, threads: int | None = None):
     import llama_cpp
 
-    from assistant.backends import llama_cpp as core
+    from starassist.engine.logs import route_llama_logs
 
     with contextlib.redirect_stderr(io.StringIO()):
         llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=logits_all,
                               n_threads=threads, n_threads_batch=threads, verbose=True, seed=0)
-    core._install_log_callback()
+    route_llama_logs()
     return llm
 
 
@@ -112,7 +112,7 @@ def agreement(ref: TokenStats, other: TokenStats) -> float:
 
 def sample_sequences(path: Path, text: str, *, n_ctx: int, max_tokens: int) -> list[list[int]]:
     """The sample's tokens (with the model's BOS when it wants one), cut into context-sized chunks."""
-    from assistant.backends.llama_cpp import LlamaVocab
+    from starassist.engine.backends.llama_cpp import LlamaVocab
 
     vocab = LlamaVocab(path)
     try:
@@ -158,7 +158,7 @@ def build_report(reference: Path, candidates: Sequence[tuple[str, Path]], *, sam
 
 
 def _row(label: str, path: Path, ref: TokenStats, stats: TokenStats, f16_bytes: int) -> ReportRow:
-    from assistant.gguf_file import read_gguf
+    from starassist.engine.gguf_file import read_gguf
 
     size = path.stat().st_size
     return ReportRow(
@@ -188,7 +188,6 @@ def print_report(report: dict, console) -> None:
 
 
 def write_report(report: dict, path: Path) -> None:
-    from .atomic import atomic_output
+    from starassist.engine.files import write_atomic
 
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    write_atomic(path, json.dumps(report, indent=2))

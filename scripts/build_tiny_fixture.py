@@ -11,10 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the fixture is test machinery
 
-from quant.fixture.build import ARCHS, cache_root, fixture_dir, source_hash  # noqa: E402
-from quant.fixture_gguf import fixture_gguf  # noqa: E402
+from memorizing.build import ARCHS, cache_root, fixture_dir, source_hash  # noqa: E402
+from memorizing.gguf import fixture_gguf  # noqa: E402
 
 
 def main() -> None:

@@ -11,15 +11,15 @@ pytest_plugins = ["quant_fixtures"]
 
 @pytest.fixture(scope="session")
 def embedded_path() -> Path:
-    from assistant.models import embedded_model_path
+    from starassist.engine.models import embedded_model_path
 
     return embedded_model_path()
 
 
 @pytest.fixture(scope="session")
 def embedded_backend(embedded_path: Path):
-    from assistant.backends.llama_cpp import LlamaCppBackend
-    from assistant.settings import ModelSettings
+    from starassist.engine.backends.llama_cpp import LlamaCppBackend
+    from starassist.engine.settings import ModelSettings
 
     backend = LlamaCppBackend(embedded_path, ModelSettings(context_length=4096), name="embedded")
     yield backend

@@ -25,7 +25,12 @@ def server_command(*extra: str) -> list[str]:
     script = Path(sys.executable).with_name("starassist")
     if script.is_file():
         return [str(script), "lsp", *extra]
-    return [sys.executable, "-m", "assistant.cli", "lsp", *extra]
+    return [sys.executable, "-m", "starassist", "lsp", *extra]
+
+
+def slowed_server_command(delay_ms: int) -> list[str]:
+    """A real server whose real model sleeps `delay_ms` per token, so a generation is reliably still running."""
+    return [sys.executable, str(Path(__file__).with_name("slowed_backend.py")), str(delay_ms)]
 
 
 def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -68,7 +73,7 @@ class Session:
 
     def insert(self, uri: str, line: int, character: int, text: str) -> None:
         """Incremental didChange inserting `text` at an LSP position (in the negotiated encoding)."""
-        from lsp.documents import apply_change
+        from starassist.lsp.documents import apply_change
 
         self._versions[uri] += 1
         pos = types.Position(line=line, character=character)
@@ -144,7 +149,7 @@ async def stop_session(session: Session) -> None:
 
 
 def apply_text_edit(text: str, start: types.Position, end: types.Position, new_text: str, encoding: str) -> str:
-    from lsp.documents import offset_at
+    from starassist.engine.textpos import offset_at
 
     a = offset_at(text, start.line, start.character, encoding)
     b = offset_at(text, end.line, end.character, encoding)

@@ -17,7 +17,7 @@ ARCHS = ("starcoder", "starcoder2")
 
 @pytest.fixture(scope="session")
 def tiny_fixture() -> Path:
-    from quant.fixture.build import fixture_dir
+    from memorizing.build import fixture_dir
 
     return fixture_dir(log=lambda s: print(s, flush=True))
 
@@ -25,8 +25,8 @@ def tiny_fixture() -> Path:
 def run_cli(args: list[str]):
     from typer.testing import CliRunner
 
-    import assistant.cli  # noqa: F401 - registers every command
-    from assistant.cli_app import app
+    import starassist.cli  # noqa: F401 - registers every command
+    from starassist.cli.app import app
 
     return CliRunner().invoke(app, args)
 
@@ -49,16 +49,14 @@ def save_random_checkpoint(arch: str, dest: Path, *, seed: int = 1, tied: bool =
                            layers: int = 2, safe: bool = True, multi_query: bool = True) -> Path:
     """A random tiny model with the fixture's tokenizer; weights scaled up so the logits have a real range."""
     import torch
-
-    from quant.fixture.build import SPECIALS, build_tokenizer, corpus, hf_tokenizer, tiny_model
+    from memorizing.build import SPECIALS, build_tokenizer, corpus, hf_tokenizer, tiny_model
 
     tok = build_tokenizer(SPECIALS[arch], [t for _, t in corpus()])
     if multi_query:
         model = tiny_model(arch, tok.get_vocab_size(), seed=seed, width=width, layers=layers, tied=tied)
     else:
         import transformers
-
-        from quant.fixture.build import tiny_config
+        from memorizing.build import tiny_config
 
         config = tiny_config(arch, tok.get_vocab_size(), width=width, layers=layers, tied=tied)
         config.multi_query = False

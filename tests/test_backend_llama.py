@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.backend import GenerationParams
-from assistant.completion import CompletionEngine, CompletionRequest
+from starassist.engine.backend import GenerationParams
+from starassist.engine.completion import CompletionEngine, CompletionRequest
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from assistant.chat_session import ChatSession, Terminal, load_history, read_question, save_history
-from assistant.errors import StarassistError
-from assistant.settings import Settings
-from prompts import Turn
+from starassist.chat.session import ChatSession, load_history, save_history
+from starassist.cli.chat_terminal import Terminal, read_question
+from starassist.engine.errors import StarassistError
+from starassist.engine.settings import Settings
+from starassist.prompts import Turn
 
 STARASSIST = str(Path(sys.executable).with_name("starassist"))
 

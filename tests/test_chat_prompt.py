@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.chat import (
+from starassist.chat.prompt import (
     ContextOverflowError,
     base_prompt_text,
     build_chat_prompt,
@@ -13,8 +13,15 @@ from assistant.chat import (
     generate_answer,
     template_tokens,
 )
-from assistant.settings import ChatSettings
-from prompts import PromptSet, TaskTemplate, Turn, load_prompts, parse_dialogue, parse_tech_assistant
+from starassist.engine.settings import ChatSettings
+from starassist.prompts import (
+    PromptSet,
+    TaskTemplate,
+    Turn,
+    load_prompts,
+    parse_dialogue,
+    parse_tech_assistant,
+)
 
 SMALL = PromptSet(
     preamble="You are a careful assistant.",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import assistant.cli  # noqa: F401 - registers every command
-from assistant.cli_app import app
+import starassist.cli  # noqa: F401 - registers every command
+from starassist.cli.app import app
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ def test_bad_setting_from_environment(source_file, monkeypatch):
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "starassist", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -166,7 +166,7 @@ def test_help_imports_neither_torch_nor_llama():
     code = (
         "import sys\n"
         "sys.argv = ['starassist', '--help']\n"
-        "from assistant.cli import main\n"
+        "from starassist.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'llama_cpp', 'pygls', 'bitsandbytes') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
@@ -210,7 +210,7 @@ def test_version_and_bare_invocation():
 
 
 def test_form_feed_does_not_shift_lines(tmp_path):
-    from assistant.cli import _offset_for
+    from starassist.cli.core import _offset_for
 
     text = "a = 1\x0c # page break\nb = 2\n"
     assert text[_offset_for(text, 2, 1):].startswith("b = 2")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.context import ALIGN_LINES, window
+from starassist.engine.context import ALIGN_LINES, window
 
 
 def count(text: str) -> int:

@@ -30,7 +30,7 @@ def server_command() -> list[str]:
     script = Path(sys.executable).with_name("starassist")
     if script.is_file():
         return [str(script), "lsp"]
-    return [sys.executable, "-m", "assistant.cli", "lsp"]
+    return [sys.executable, "-m", "starassist", "lsp"]
 
 
 def run_lua(script: str, tmp: Path, timeout: float, flag: str = "-l") -> dict:

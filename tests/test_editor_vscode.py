@@ -30,7 +30,7 @@ def server_command() -> list[str]:
     script = Path(sys.executable).with_name("starassist")
     if script.is_file():
         return [str(script), "lsp"]
-    return [sys.executable, "-m", "assistant.cli", "lsp"]
+    return [sys.executable, "-m", "starassist", "lsp"]
 
 
 def isolated_env(tmp: Path) -> dict[str, str]:
@@ -69,7 +69,7 @@ def test_extension_compiles(extension_built: Path) -> None:
     # The configuration mirrors the server's settings tree key for key.
     import dataclasses
 
-    from assistant.settings import Settings
+    from starassist.engine.settings import Settings
 
     expected = {
         f"starassist.{section.name}.{f.name}"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from vocab_gguf import TestVocab, write_vocab_gguf
 
-from assistant.backends.llama_cpp import LlamaVocab
-from assistant.fim import FORMATS, FimRequest, build_prompt, detect_format
+from starassist.engine.backends.llama_cpp import LlamaVocab
+from starassist.engine.fim import FORMATS, FimRequest, build_prompt, detect_format
 
 STARCODER = ["<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<filename>",
              "<gh_stars>", "<issue_start>", "<issue_comment>", "<issue_closed>", "<jupyter_start>",
@@ -129,7 +129,7 @@ def test_qwen_repo_level(vocabs):
 
 
 def test_missing_special_token_is_a_clear_error(vocabs):
-    from assistant.errors import SettingsError
+    from starassist.engine.errors import SettingsError
 
     _, vocab = vocabs["none"]
     with pytest.raises(SettingsError, match="fim_format"):

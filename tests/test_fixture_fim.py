@@ -1,6 +1,6 @@
 """The memorizing fixture end to end: trained tiny StarCoder / StarCoder2 checkpoints -> `starassist quantize` ->
 `starassist complete` gives back every masked span exactly, in PSM and SPM, plain and with path / repository.
-The fixture's trainer builds its layouts independently of `assistant.fim`, so a wrong layout or token id in the
+The fixture's trainer builds its layouts independently of `starassist.engine.fim`, so a wrong layout or token id in the
 core, the converter or llama.cpp's metadata makes the memorized middle not come back."""
 
 from __future__ import annotations
@@ -38,9 +38,8 @@ def test_fixture_memorized_its_corpus(tiny_fixture):
 
 
 def _fim_sequences(tiny_fixture: Path, arch: str) -> list[list[int]]:
+    from memorizing.build import training_set
     from tokenizers import Tokenizer
-
-    from quant.fixture.build import training_set
 
     tok = Tokenizer.from_file(str(tiny_fixture / arch / "tokenizer.json"))
     return [ids for _, _, ids, _ in training_set(tok, arch)]
@@ -48,7 +47,7 @@ def _fim_sequences(tiny_fixture: Path, arch: str) -> list[list[int]]:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_quantized_models_agree_with_f32(arch, tiny_fixture, fixture_gguf):
-    from quant.report import agreement, token_stats
+    from starassist.quant.report import agreement, token_stats
 
     sequences = _fim_sequences(tiny_fixture, arch)
     ref = token_stats(fixture_gguf[(arch, "F32")], sequences, n_ctx=256, gen_tokens=4, threads=1)
@@ -66,7 +65,7 @@ def test_quantized_models_agree_with_f32(arch, tiny_fixture, fixture_gguf):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("arch", ARCHS)
 def test_masked_spans_come_back_through_complete(arch, layout, fixture_gguf, tmp_path):
-    from quant.fixture.build import REPO, corpus, spans
+    from memorizing.build import REPO, corpus, spans
 
     model = fixture_gguf[(arch, "Q8_0")]
     mode = layout.split("_")[1]
@@ -92,8 +91,9 @@ def test_masked_spans_come_back_through_complete(arch, layout, fixture_gguf, tmp
 
 
 def test_cached_fixture_gguf_for_other_tests(tiny_fixture):
-    from assistant.backends.llama_cpp import LlamaVocab
-    from quant.fixture_gguf import fixture_gguf
+    from memorizing.gguf import fixture_gguf
+
+    from starassist.engine.backends.llama_cpp import LlamaVocab
 
     path = fixture_gguf("starcoder2", "Q8_0")
     assert path.is_file() and path.is_relative_to(tiny_fixture)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio, pytest.mark.timeout(300), p
 
 @pytest.mark.parametrize("arch", ["starcoder2", "starcoder"])
 async def test_inline_completion_recovers_memorized_lines(arch, fixture_gguf, tmp_path: Path, monkeypatch) -> None:
-    from quant.fixture.build import REPO, corpus, spans
+    from memorizing.build import REPO, corpus, spans
 
     monkeypatch.setattr(lsp_fixtures, "ROOT_URI", f"file:///work/{REPO}")
     model = fixture_gguf[(arch, "Q8_0")]

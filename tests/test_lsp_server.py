@@ -138,7 +138,7 @@ async def test_positions_after_emoji_and_cjk(tmp_path: Path, capabilities: str) 
         text = "def format_name(name):\n    return name.title()\n\n\n" + line_text + ")\n"
         uri = session.open("labels.py", text)
         line = 4
-        from lsp.documents import code_units
+        from starassist.engine.textpos import code_units
 
         col = code_units(line_text, session.encoding)
         assert col != len(line_text)  # the encodings differ on this line, so a wrong conversion shows

@@ -1,6 +1,6 @@
 """Timing mechanics of the real server: a burst of requests, `$/cancelRequest` and `shutdown` during a long
 generation. The model is the real embedded one, slowed down per token by the test-only
-STARASSIST_TEST_TOKEN_DELAY_MS (see lsp/testing.py) so a generation is reliably still running."""
+server launcher in tests/slowed_backend.py, so a generation is reliably still running."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from lsp_fixtures import (
     isolated_env,
     no_spec_warnings,  # noqa: F401 - fixture
-    server_command,
+    slowed_server_command,
     start_session,
     stop_session,
 )
@@ -33,8 +33,8 @@ def circle_area(radius):
 
 
 async def test_burst_runs_at_most_two_generations_and_answers_the_final_text(tmp_path: Path) -> None:
-    env = isolated_env(tmp_path, STARASSIST_TEST_TOKEN_DELAY_MS="15")
-    session = await start_session(server_command(), env)
+    env = isolated_env(tmp_path)
+    session = await start_session(slowed_server_command(15), env)
     try:
         await session.initialize("visual-studio-code", {"starassist": {"completion": {"max_tokens": 12, "debounce_ms": 60}}})
         uri = session.open("geometry.py", SOURCE)
@@ -66,8 +66,8 @@ async def test_burst_runs_at_most_two_generations_and_answers_the_final_text(tmp
 
 
 async def test_cancel_request_stops_the_running_generation(tmp_path: Path) -> None:
-    env = isolated_env(tmp_path, STARASSIST_TEST_TOKEN_DELAY_MS="100")
-    session = await start_session(server_command(), env)
+    env = isolated_env(tmp_path)
+    session = await start_session(slowed_server_command(100), env)
     try:
         await session.initialize("visual-studio-code", {"starassist": {"completion": {"max_tokens": 400, "debounce_ms": 0}}})
         uri = session.open("geometry.py", SOURCE)
@@ -90,8 +90,8 @@ async def test_cancel_request_stops_the_running_generation(tmp_path: Path) -> No
 
 
 async def test_shutdown_is_answered_during_a_long_generation(tmp_path: Path) -> None:
-    env = isolated_env(tmp_path, STARASSIST_TEST_TOKEN_DELAY_MS="300")
-    session = await start_session(server_command(), env)
+    env = isolated_env(tmp_path)
+    session = await start_session(slowed_server_command(300), env)
     client = session.client
     await session.initialize("neovim@v0.11.0", {"starassist": {"completion": {"max_tokens": 400, "debounce_ms": 0}}})
     uri = session.open("geometry.py", SOURCE)
@@ -114,8 +114,8 @@ async def test_shutdown_is_answered_during_a_long_generation(tmp_path: Path) -> 
 
 async def test_server_exits_when_the_client_vanishes_mid_generation(tmp_path: Path) -> None:
     """An editor that crashes sends no shutdown: at end of input the server stops its generation and exits."""
-    env = isolated_env(tmp_path, STARASSIST_TEST_TOKEN_DELAY_MS="300")
-    session = await start_session(server_command(), env)
+    env = isolated_env(tmp_path)
+    session = await start_session(slowed_server_command(300), env)
     client = session.client
     await session.initialize("visual-studio-code", {"starassist": {"completion": {"max_tokens": 400, "debounce_ms": 0}}})
     uri = session.open("geometry.py", SOURCE)

@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import assistant.cli  # noqa: F401 - registers every command
-from assistant.cli_app import app
-from lsp.cache import SuggestionCache
-from lsp.context_files import rank_snippets
-from lsp.documents import DocumentStore, apply_change, code_units, line_starts, offset_at, position_at
-from lsp.scheduler import DocumentScheduler, Worker
-from lsp.session import settings_section
-from lsp.stats import Stats, StatsRecorder, load, percentile, summary
-from lsp.suggest import build_request, inline_edit, relative_path, word_start
+import starassist.cli  # noqa: F401 - registers every command
+from starassist.cli.app import app
+from starassist.engine.numbers import percentile
+from starassist.engine.textpos import code_units, line_starts, offset_at, position_at
+from starassist.lsp.cache import SuggestionCache
+from starassist.lsp.context_files import rank_snippets
+from starassist.lsp.documents import DocumentStore, apply_change
+from starassist.lsp.scheduler import DocumentScheduler, Worker
+from starassist.lsp.session import settings_section
+from starassist.lsp.stats import Stats, StatsRecorder, load, summary
+from starassist.lsp.suggest import build_request, inline_edit, relative_path, word_start
 
 # ---- positions -----------------------------------------------------------------------------------------------
 

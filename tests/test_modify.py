@@ -10,12 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import assistant.cli  # noqa: F401 - registers every command
-from assistant import modify as edits
-from assistant.cli_app import app
-from assistant.errors import CancelledError, StarassistError
-from assistant.explain import explain_code, language_for
-from assistant.modify import (
+import starassist.cli  # noqa: F401 - registers every command
+from starassist.chat import modify as edits
+from starassist.chat.explain import explain_code, language_for
+from starassist.chat.modify import (
     FileChangedError,
     apply_edit,
     extract_code,
@@ -25,7 +23,9 @@ from assistant.modify import (
     read_selection,
     unified_diff,
 )
-from assistant.settings import Settings
+from starassist.cli.app import app
+from starassist.engine.errors import CancelledError, StarassistError
+from starassist.engine.settings import Settings
 
 # CRLF line endings and no final newline: both must survive an edit untouched outside the selection.
 SOURCE = (
@@ -130,17 +130,21 @@ def test_apply_changes_only_the_selected_lines_crlf_and_no_final_newline(tmp_pat
     assert path.read_bytes().endswith(b"\r\n\r\nprint(add(2, 3))")
 
 
-def test_apply_refuses_when_the_file_changed_concurrently(tmp_path):
+def test_apply_refuses_when_the_file_changed_concurrently(tmp_path, monkeypatch):
     path = tmp_path / "m.py"
     path.write_bytes(SOURCE)
     sel = read_selection(path, 3, 4)
     concurrent = SOURCE.replace(b"import math", b"import cmath")
+    real_write = edits.write_atomic
 
-    def other_writer() -> None:  # another process saves the file between our read and our rename
+    def other_writer_then_write(*args, **kwargs) -> None:  # another process saves after our first check
         path.write_bytes(concurrent)
+        real_write(*args, **kwargs)
 
+    monkeypatch.setattr(edits, "write_atomic", other_writer_then_write)
     with pytest.raises(FileChangedError, match="changed since it was read"):
-        apply_edit(sel, "def sub(a, b):\r\n    return a - b\r\n", before_replace=other_writer)
+        apply_edit(sel, "def sub(a, b):\r\n    return a - b\r\n")
+    monkeypatch.undo()
     assert path.read_bytes() == concurrent
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.py"]
     # A change made before apply (same size, content differs) is caught by the first check too.
@@ -235,7 +239,7 @@ def test_cli_modify_apply_refuses_after_a_concurrent_change(env, monkeypatch):
 
 
 def test_files_are_named_to_the_model_without_where_they_live(tmp_path, monkeypatch):
-    from assistant.modify import prompt_path as _prompt_path
+    from starassist.chat.modify import prompt_path as _prompt_path
 
     (tmp_path / "pkg").mkdir()
     monkeypatch.chdir(tmp_path)

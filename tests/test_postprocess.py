@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.postprocess import decide_multiline, postprocess
+from starassist.engine.postprocess import decide_multiline, postprocess
 
 GOLDEN = Path(__file__).parent / "golden"
 CURSOR = "<CURSOR>"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from quant_fixtures import run_cli, save_random_checkpoint
 
-from quant.convert import convert_hf
-from quant.errors import QuantError
+from starassist.quant.convert import convert_hf
+from starassist.quant.errors import QuantError
 
 
 def _one_line_error(result, *needles: str) -> str:
@@ -38,9 +38,9 @@ def ckpt(random_checkpoint, tmp_path) -> Path:
 
 
 def test_quantize_q8_0_writes_a_smaller_gguf_that_loads(ckpt, tmp_path):
-    from assistant.backend import GenerationParams
-    from assistant.backends.llama_cpp import LlamaCppBackend
-    from assistant.settings import ModelSettings
+    from starassist.engine.backend import GenerationParams
+    from starassist.engine.backends.llama_cpp import LlamaCppBackend
+    from starassist.engine.settings import ModelSettings
 
     out = tmp_path / "out" / "m.Q8_0.gguf"
     out.parent.mkdir()
@@ -193,9 +193,9 @@ def test_report_default_sample_from_hf(ckpt, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["nf4", "int8"])
 def test_bnb_output_loads_and_generates_on_cpu(mode, tiny_fixture, tmp_path):
-    from assistant.backend import GenerationParams
-    from assistant.backends.transformers_hf import TransformersBackend
-    from assistant.settings import ModelSettings
+    from starassist.engine.backend import GenerationParams
+    from starassist.engine.backends.transformers_hf import TransformersBackend
+    from starassist.engine.settings import ModelSettings
 
     out = tmp_path / mode
     result = run_cli(["quantize", str(tiny_fixture / "starcoder"), "--bnb", mode, "--out", str(out), "--json"])
@@ -220,6 +220,6 @@ def test_bnb_output_loads_and_generates_on_cpu(mode, tiny_fixture, tmp_path):
 
 
 def test_quant_error_is_a_starassist_error():
-    from assistant.errors import StarassistError
+    from starassist.engine.errors import StarassistError
 
     assert issubclass(QuantError, StarassistError)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quant.convert import convert_hf
+from starassist.quant.convert import convert_hf
 
 ARCHS = ("starcoder", "starcoder2")
 VARIANTS = ("starcoder", "starcoder2", "starcoder-mha")
@@ -64,7 +64,7 @@ def test_llama_cpp_logits_match_transformers(arch, random_checkpoint, f32_gguf):
 def test_gguf_tokenizer_gives_hf_ids(arch, random_checkpoint, f32_gguf):
     import transformers
 
-    from assistant.backends.llama_cpp import LlamaVocab
+    from starassist.engine.backends.llama_cpp import LlamaVocab
 
     hf = transformers.AutoTokenizer.from_pretrained(random_checkpoint[arch])
     vocab = LlamaVocab(f32_gguf[arch])
@@ -83,7 +83,7 @@ def test_gguf_tokenizer_gives_hf_ids(arch, random_checkpoint, f32_gguf):
 def test_gguf_metadata(random_checkpoint, f32_gguf):
     from gguf import GGUFReader
 
-    from assistant.backends.llama_cpp import LlamaVocab
+    from starassist.engine.backends.llama_cpp import LlamaVocab
 
     def meta(path: Path) -> dict:
         reader = GGUFReader(path)
@@ -139,7 +139,7 @@ _RSS_SCRIPT = textwrap.dedent(
     import json, resource, sys
     from pathlib import Path
     import numpy, gguf
-    from quant.convert import convert_hf
+    from starassist.quant.convert import convert_hf
 
     def peak_kib():
         # VmHWM starts afresh at exec; ru_maxrss would carry the forking parent's (pytest's) high-water mark.
@@ -155,7 +155,7 @@ _RSS_SCRIPT = textwrap.dedent(
     if sys.argv[1] == "convert":
         convert_hf(Path(sys.argv[2]), Path(sys.argv[3]), out_type="F16")
     elif sys.argv[1] == "load-all":  # control: what holding the whole model costs, so the probe is shown to work
-        from quant.checkpoint import Checkpoint
+        from starassist.quant.checkpoint import Checkpoint
         ckpt = Checkpoint(Path(sys.argv[2]))
         kept = [ckpt.tensor(n) for n in ckpt.names()]
     peak = peak_kib()
@@ -166,9 +166,8 @@ _RSS_SCRIPT = textwrap.dedent(
 
 def _big_checkpoint(dest: Path) -> int:
     """A 48-layer GPTBigCode of ~130 MB whose largest tensor is 1 MB, written straight with safetensors."""
+    from memorizing.build import SPECIALS, build_tokenizer, corpus, hf_tokenizer
     from safetensors.numpy import save_file
-
-    from quant.fixture.build import SPECIALS, build_tokenizer, corpus, hf_tokenizer
 
     dest.mkdir()
     tok = build_tokenizer(SPECIALS["starcoder"], [t for _, t in corpus()])
@@ -224,8 +223,8 @@ def test_conversion_peak_memory_stays_near_one_tensor(tmp_path):
 
 
 def test_vocab_padded_to_the_embedding_rows(random_checkpoint):
-    from quant.errors import QuantError
-    from quant.tokenizer_gguf import CONTROL, NORMAL, UNUSED, read_vocab
+    from starassist.quant.errors import QuantError
+    from starassist.quant.tokenizer_gguf import CONTROL, NORMAL, UNUSED, read_vocab
 
     src = random_checkpoint["starcoder"]
     n = json.loads((src / "config.json").read_text())["vocab_size"]
@@ -238,7 +237,7 @@ def test_vocab_padded_to_the_embedding_rows(random_checkpoint):
 
 
 def test_cli_import_stays_cheap():
-    code = ("import sys, assistant.cli, quant.commands; "
+    code = ("import sys, starassist.cli, starassist.cli.quant; "
             "print(','.join(m for m in ('torch', 'transformers', 'llama_cpp', 'gguf', 'numpy') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)

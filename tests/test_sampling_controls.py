@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.backend import DecodeSteps, GenerationParams, HealingIndex, decode
-from assistant.completion import CompletionEngine, CompletionRequest
-from assistant.settings import Settings
+from starassist.engine.backend import DecodeSteps, GenerationParams, HealingIndex, decode
+from starassist.engine.completion import CompletionEngine, CompletionRequest
+from starassist.engine.settings import Settings
 
 PIECES = [b"", b"\n", b"\n  ", b"\n    ", b" ", b"   ", b" x", b"x", b"re", b"ret", b"return", b"urn", b" =", b"\xe2"]
 
@@ -165,8 +165,8 @@ def test_fim_formats_are_not_healed(embedded_backend):
 
 @pytest.mark.slow
 def test_warm_up_does_the_first_use_work(embedded_path):
-    from assistant.backends.llama_cpp import LlamaCppBackend
-    from assistant.settings import ModelSettings
+    from starassist.engine.backends.llama_cpp import LlamaCppBackend
+    from starassist.engine.settings import ModelSettings
 
     backend = LlamaCppBackend(embedded_path, ModelSettings(context_length=512))
     try:

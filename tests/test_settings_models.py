@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.errors import BadModelFileError, ModelNotFoundError, SettingsError
-from assistant.models import EMBEDDED_FILE, list_hf_cache, resolve_model
-from assistant.settings import Settings, load_settings, replace_from
+from starassist.engine.errors import BadModelFileError, ModelNotFoundError, SettingsError
+from starassist.engine.models import EMBEDDED_FILE, list_hf_cache, resolve_model
+from starassist.engine.settings import Settings, load_settings, replace_from
 
 
 def test_layers_defaults_file_env_flags(tmp_path):

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from quant_fixtures import ARCHS
 
-from assistant.backend import Backend, GenerationParams
+from starassist.engine.backend import Backend, GenerationParams
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=ARCHS)
 def hf_backend(request, tiny_fixture):
-    from assistant.backends.transformers_hf import TransformersBackend
-    from assistant.settings import ModelSettings
+    from starassist.engine.backends.transformers_hf import TransformersBackend
+    from starassist.engine.settings import ModelSettings
 
     backend = TransformersBackend(tiny_fixture / request.param, ModelSettings(context_length=512), name=request.param)
     yield request.param, backend
@@ -38,8 +38,8 @@ def test_model_info_and_tokenizer(hf_backend):
 
 
 def _engine(backend, mode: str):
-    from assistant.completion import CompletionEngine
-    from assistant.settings import Settings
+    from starassist.engine.completion import CompletionEngine
+    from starassist.engine.settings import Settings
 
     settings = Settings()
     settings.model.fim_mode = mode
@@ -48,8 +48,9 @@ def _engine(backend, mode: str):
 
 @pytest.mark.parametrize("mode", ["psm", "spm"])
 def test_fim_through_the_engine_recovers_the_middle(hf_backend, mode):
-    from assistant.completion import CompletionRequest
-    from quant.fixture.build import REPO, corpus, spans
+    from memorizing.build import REPO, corpus, spans
+
+    from starassist.engine.completion import CompletionRequest
 
     arch, backend = hf_backend
     engine = _engine(backend, mode)
@@ -65,7 +66,7 @@ def test_fim_through_the_engine_recovers_the_middle(hf_backend, mode):
 
 def _stack_prompt(backend) -> list[int]:
     """A PSM prompt whose memorized middle is `self.items = []` (from the fixture's src/stack.py)."""
-    from quant.fixture.build import corpus
+    from memorizing.build import corpus
 
     sp = backend.info.special_tokens
     text = dict(corpus())["src/stack.py"]
@@ -122,8 +123,8 @@ def test_token_healing_inside_a_word(hf_backend):
 
 
 def test_loader_picks_transformers_for_checkpoint_dirs(tiny_fixture):
-    from assistant.loader import load_backend
-    from assistant.settings import ModelSettings
+    from starassist.engine.loader import load_backend
+    from starassist.engine.settings import ModelSettings
 
     backend = load_backend(ModelSettings(path=str(tiny_fixture / "starcoder")))
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
-import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,31 +26,8 @@ from ..backend import (
 )
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
+from ..logs import route_llama_logs
 from ..settings import ModelSettings
-
-log = logging.getLogger("starassist.llama")
-
-_LOG_CALLBACK = None  # keep the ctypes callback alive
-
-
-def _install_log_callback() -> None:
-    """Route llama.cpp's C logs into Python logging (errors only) instead of printing them to stderr.
-
-    We never let llama-cpp-python redirect file descriptors 1/2 to silence it: in the LSP, stdout is the
-    protocol channel and another thread may be writing to it.
-    """
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback
-    def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        if level == 3:  # GGML_LOG_LEVEL_ERROR
-            log.error("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
-
-    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
-    _LOG_CALLBACK = _callback
 
 
 def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
@@ -112,7 +88,7 @@ class LlamaVocab:
         import llama_cpp
         from llama_cpp import _internals
 
-        _install_log_callback()
+        route_llama_logs()
         path = Path(path)
         _validate(path)
         params = llama_cpp.llama_model_default_params()
@@ -145,7 +121,7 @@ class LlamaCppBackend(TokenLoopBackend):
         settings = settings or ModelSettings()
         path = Path(path)
         train_ctx = _validate(path)
-        _install_log_callback()
+        route_llama_logs()
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - a dependency
@@ -173,7 +149,7 @@ class LlamaCppBackend(TokenLoopBackend):
                 f"llama.cpp could not load {path} ({exc}); the architecture may be unsupported by this "
                 "llama-cpp-python build — try `pip install -U llama-cpp-python` or another quantization"
             ) from None
-        _install_log_callback()  # Llama() re-installs llama-cpp-python's callback
+        route_llama_logs()  # Llama() re-installs llama-cpp-python's callback
         llm = self._llm
         specials, eog = _special_tokens(llm._model)
         meta = llm.metadata
@@ -213,10 +189,6 @@ class LlamaCppBackend(TokenLoopBackend):
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         return self._text.text(tokens)
-
-    @property
-    def cached_tokens(self) -> list[int]:
-        return self._llm._input_ids.tolist()
 
     # -- generation ------------------------------------------------------------------------------------------
 
@@ -288,6 +260,15 @@ class LlamaCppBackend(TokenLoopBackend):
         if self._healing is None:
             self._healing = HealingIndex([self._piece(t) for t in range(self._n_vocab)])
         return self._healing
+
+    def raw_completion(self, prompt: Sequence[int], max_tokens: int, *, cold: bool = False) -> None:
+        """llama-cpp-python's own greedy `create_completion` on the same loaded model: the baseline that
+        `starassist bench` compares with. Warm keeps its prefix cache; cold starts from an empty one."""
+        with self._lock:
+            if cold:
+                self._llm.reset()
+            with contextlib.redirect_stderr(io.StringIO()):  # llama-cpp-python's cache chatter
+                self._llm.create_completion(list(prompt), max_tokens=max_tokens, temperature=0.0)
 
     def close(self) -> None:
         with self._lock:

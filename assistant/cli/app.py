@@ -1,8 +1,9 @@
-"""The typer app shared by every command module, and the one place where errors become one-line messages.
+"""The typer app shared by every command module, the one place where errors become one-line messages, and the
+one model loader of the command line.
 
-Command modules (`assistant.cli`, `lsp.commands`, `quant.commands`, `assistant.chat_commands`) register with
-`@command()`. Keep this module and those registrations cheap to import: `starassist --help` must not import
-torch or llama.cpp, nor load a model.
+Command modules (`starassist.cli.core`, `.chat`, `.bench`, `.lsp`, `.quant`) register with `@command()`. Keep
+this module and those registrations cheap to import: `starassist --help` must not import torch or llama.cpp,
+nor load a model.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from .errors import StarassistError
+from starassist.engine.errors import StarassistError
 
 app = typer.Typer(
     name="starassist",
@@ -95,7 +96,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
 
 def cli_settings(**overrides: Any):
     """Settings from config file and environment, with the command's flags on top (None flags ignored)."""
-    from .settings import load_settings
+    from starassist.engine.settings import load_settings
 
     tree: dict[str, dict[str, Any]] = {}
     for dotted, value in overrides.items():
@@ -106,16 +107,20 @@ def cli_settings(**overrides: Any):
     return load_settings(overrides=tree)
 
 
-def load_engine(settings: Any, *, status: bool = True):
-    """Resolve and load the configured model, with a spinner on stderr when interactive."""
-    from .completion import CompletionEngine
-    from .loader import load_backend
+def load_model(settings: Any):
+    """Resolve and load the configured model (`Settings.model`), with a spinner on stderr when interactive."""
+    from starassist.engine.loader import load_backend
 
-    if status and sys.stderr.isatty():
+    if sys.stderr.isatty():
         from rich.console import Console
 
         with Console(stderr=True).status("loading model…"):
-            backend = load_backend(settings.model)
-    else:
-        backend = load_backend(settings.model)
-    return CompletionEngine(backend, settings)
+            return load_backend(settings.model)
+    return load_backend(settings.model)
+
+
+def load_engine(settings: Any):
+    """The completion engine over `load_model(settings)`."""
+    from starassist.engine.completion import CompletionEngine
+
+    return CompletionEngine(load_model(settings), settings)

@@ -19,11 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from prompts import ASSISTANT, HUMAN, PromptSet, Turn, load_prompts
-
-from .backend import Backend, CancelCheck, GenerationParams, GenerationResult, ModelInfo, TextCallback
-from .errors import StarassistError
-from .settings import ChatSettings
+from starassist.engine.backend import (
+    Backend,
+    CancelCheck,
+    GenerationParams,
+    GenerationResult,
+    ModelInfo,
+    TextCallback,
+)
+from starassist.engine.errors import StarassistError
+from starassist.engine.settings import ChatSettings
+from starassist.prompts import ASSISTANT, HUMAN, PromptSet, Turn, load_prompts
 
 Style = Literal["base", "template"]
 

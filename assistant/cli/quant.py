@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from assistant.cli_app import command
+from .app import command
 
 
 class ProgressUI:
@@ -55,7 +55,7 @@ class ProgressUI:
 def _types_table(console) -> None:
     from rich.table import Table
 
-    from .types import TYPES
+    from starassist.quant.types import TYPES
 
     table = Table(title="Quantization types")
     for col in ("type", "bits/weight", "15B model", "notes"):
@@ -100,7 +100,7 @@ def quantize(
     """Convert a StarCoder / StarCoder2 checkpoint to a quantized GGUF (or a bitsandbytes checkpoint)."""
     from rich.console import Console
 
-    from .errors import QuantError
+    from starassist.quant.errors import QuantError
 
     console = Console(stderr=True)
     if list_types:
@@ -109,7 +109,7 @@ def quantize(
     if not src:
         raise QuantError("missing SRC — pass an HF checkpoint directory, an HF repo id or a .gguf file")
     if bnb is not None:
-        from .bnb import quantize_bnb
+        from starassist.quant.bnb import quantize_bnb
 
         if out is None:
             raise QuantError("--bnb needs --out DIR (the checkpoint directory to write)")
@@ -123,13 +123,13 @@ def quantize(
 
     from dataclasses import asdict
 
-    from .pipeline import run
+    from starassist.quant.pipeline import run
 
     with ProgressUI(console) as ui:
         summary = run(src, qtype, out, force=force, report=report, sample=str(sample) if sample else None,
                       report_json=report_json, allow_pickle=allow_pickle, threads=threads, progress=ui)
     if summary.report is not None and not as_json:
-        from .report import print_report
+        from starassist.quant.report import print_report
 
         print_report(summary.report, Console())
     if as_json:

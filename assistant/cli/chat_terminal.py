@@ -1,34 +1,24 @@
-"""`starassist chat`: a terminal conversation with the model, streamed as markdown.
-
-The session owns the conversation (a list of turns), code attached with `/file`, and the history file; the
-model work goes through `assistant.chat` (prompt assembly) so the terminal and the LSP share one code path.
-"""
+"""`starassist chat` in the terminal: a read-eval loop over a `ChatSession`, answers streamed as markdown,
+Ctrl-C stopping an answer (not the session), and slash commands."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from prompts import Turn
-
-from .backend import Backend, GenerationResult
-from .chat import ChatPrompt, build_chat_prompt, choose_style, generate_answer
-from .errors import StarassistError
-from .explain import language_for
-from .settings import Settings, data_dir
+from starassist.chat.prompt import choose_style
+from starassist.chat.session import ChatSession, load_history, read_attachment, save_history
+from starassist.engine.backend import GenerationResult
+from starassist.engine.errors import StarassistError
 
 PROMPT = ">>> "
 CONTINUATION = "... "
-HISTORY_VERSION = 1
 
 HELP = """\
 Ask a question and press Enter. The answer streams in; Ctrl-C stops it (the session stays open).
@@ -46,119 +36,6 @@ Commands:
   /exit               leave (Ctrl-D too)
 
 The conversation is saved after each answer to {history}; `starassist chat --resume` continues it."""
-
-
-# ---- history files ---------------------------------------------------------------------------------------
-
-
-def default_history_path(settings: Settings) -> Path:
-    if settings.chat.history_file:
-        return Path(settings.chat.history_file).expanduser()
-    return data_dir() / "chat_history.json"
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` atomically to a file only the owner can read (0600), creating the directory (0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)  # the file may have existed with other permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
-
-
-def save_history(path: Path, turns: list[Turn], model: str) -> None:
-    payload = {"version": HISTORY_VERSION, "model": model, "turns": [{"role": t.role, "content": t.content} for t in turns]}
-    write_private(path, json.dumps(payload, ensure_ascii=False, indent=1) + "\n")
-
-
-def load_history(path: Path) -> list[Turn]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise StarassistError(f"{path} is not a saved conversation ({exc.msg}) — save one with /save PATH") from None
-    turns = data.get("turns") if isinstance(data, dict) else None
-    if not isinstance(turns, list):
-        raise StarassistError(f"{path} is not a saved conversation (no turns) — save one with /save PATH")
-    out = []
-    for item in turns:
-        if not (isinstance(item, dict) and item.get("role") in ("user", "assistant") and isinstance(item.get("content"), str)):
-            raise StarassistError(f"{path} has a malformed turn {str(item)[:60]!r} — fix or remove the file")
-        out.append(Turn(item["role"], item["content"]))
-    return out
-
-
-# ---- the session -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attachment:
-    label: str
-    language: str
-    code: str
-
-    def as_markdown(self) -> str:
-        return f"{self.label}:\n```{self.language}\n{self.code.rstrip()}\n```"
-
-
-def read_attachment(spec: str) -> Attachment:
-    from .modify import parse_location, prompt_path, read_selection
-
-    path, first, last = parse_location(spec)
-    selection = read_selection(path, first, last if first is not None else None)
-    name = prompt_path(path)
-    label = name if first is None else f"{name} (lines {selection.start_line}-{selection.end_line})"
-    return Attachment(label, language_for(str(path)), selection.text)
-
-
-@dataclass
-class ChatSession:
-    backend: Backend
-    settings: Settings
-    history_path: Path | None = None  # None: not saved (scripts)
-    turns: list[Turn] = field(default_factory=list)
-    attachments: list[Attachment] = field(default_factory=list)
-    last_prompt: ChatPrompt | None = None
-
-    def user_message(self, question: str) -> str:
-        parts = [a.as_markdown() for a in self.attachments]
-        return "\n\n".join([*parts, question.strip()])
-
-    def ask(self, question: str, *, cancel: Callable[[], bool] | None = None,
-            on_text: Callable[[str], None] | None = None) -> GenerationResult:
-        """Answer `question` (with any attached code); the exchange joins the history unless cancelled empty."""
-        message = self.user_message(question)
-        chat = self.settings.chat
-        prompt = build_chat_prompt(self.backend, self.turns, message, max_answer_tokens=chat.max_tokens)
-        self.last_prompt = prompt
-        result = generate_answer(self.backend, prompt, sampling=chat, cancel=cancel, on_text=on_text)
-        self.attachments = []
-        answer = result.text.strip()
-        if answer:
-            self.turns += [Turn("user", message), Turn("assistant", answer)]
-            self.save()
-        return result
-
-    def save(self) -> None:
-        if self.history_path is not None:
-            save_history(self.history_path, self.turns, self.backend.info.name)
-
-    def reset(self) -> None:
-        self.turns = []
-        self.attachments = []
-        self.save()
-
-
-# ---- terminal loop ----------------------------------------------------------------------------------------
-
 
 class _MarkdownTail:
     """Markdown being streamed, drawn as its last screenful: a live region taller than the terminal cannot be
@@ -337,12 +214,11 @@ class Terminal:
         if spec:
             import copy
 
-            from .loader import load_backend
+            from .app import load_model
 
             settings = copy.deepcopy(session.settings)
             settings.model.path = spec
-            with self.console.status("loading model…"):
-                backend = load_backend(settings.model)
+            backend = load_model(settings)
             session.backend.close()
             session.backend, session.settings = backend, settings
         info = session.backend.info

@@ -12,19 +12,19 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prompts import load_prompts
+from starassist.engine.backend import Backend, CancelCheck
+from starassist.engine.errors import CancelledError, StarassistError
+from starassist.engine.files import write_atomic
+from starassist.engine.naming import local_file_name
+from starassist.engine.settings import ChatSettings
+from starassist.prompts import load_prompts
 
-from .backend import Backend, CancelCheck
-from .chat import build_chat_prompt, generate_answer
-from .errors import CancelledError, StarassistError
 from .explain import chat_settings, language_for
-from .settings import ChatSettings
+from .prompt import build_chat_prompt, generate_answer
 
 # The answer is code: greedy, and no repeat penalty (code repeats names by nature).
 _CODE_SAMPLING = ChatSettings(temperature=0.0, repeat_penalty=1.0)
@@ -203,31 +203,13 @@ def _unchanged(selection: FileSelection) -> None:
         raise FileChangedError(f"{path} changed since it was read — nothing was written; run modify again")
 
 
-def apply_edit(
-    selection: FileSelection, replacement: str, *, before_replace: Callable[[], None] | None = None
-) -> bytes:
-    """Replace the selected lines in the file atomically (temp file in the same directory, then rename), keeping
-    the file's mode. Refuses with FileChangedError if the file changed since `selection` was read.
-    `before_replace` runs just before the final check (tests use it to change the file concurrently)."""
+def apply_edit(selection: FileSelection, replacement: str) -> bytes:
+    """Replace the selected lines in the file atomically, keeping the file's mode. Refuses with
+    FileChangedError if the file changed since `selection` was read (checked again right before the rename)."""
     path = selection.path
     _unchanged(selection)
     new_data = selection.replaced(replacement)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".starassist-tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(new_data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        if before_replace is not None:
-            before_replace()
-        _unchanged(selection)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, new_data, mode=stat.S_IMODE(path.stat().st_mode), check=lambda: _unchanged(selection))
     return new_data
 
 
@@ -250,12 +232,8 @@ _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
 def prompt_path(path: Path) -> str:
-    """How a file is named to the model: relative to the working directory when inside it, else its name.
-    Absolute paths say nothing about the code and make answers depend on where a checkout happens to live."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.name
+    """How a file is named to the model (see `starassist.engine.naming`)."""
+    return local_file_name(path)[0]
 
 
 def parse_location(spec: str) -> tuple[Path, int | None, int | None]:

@@ -7,21 +7,9 @@ from pathlib import Path
 
 import typer
 
-from .cli_app import cli_settings, command, fail
+from .app import cli_settings, command, fail, load_model
 
 _MODEL_HELP = "GGUF file, HF checkpoint dir, HF repo id in the local cache, or 'embedded'."
-
-
-def _load(settings):
-    """The configured backend, with a spinner on stderr when interactive."""
-    from .loader import load_backend
-
-    if sys.stderr.isatty():
-        from rich.console import Console
-
-        with Console(stderr=True).status("loading model…"):
-            return load_backend(settings.model)
-    return load_backend(settings.model)
 
 
 def _read_stdin() -> str:
@@ -42,14 +30,9 @@ def chat(
     """Chat with the model in the terminal: streamed markdown answers, /help for commands."""
     from rich.console import Console
 
-    from .chat_session import (
-        Attachment,
-        ChatSession,
-        Terminal,
-        answer_once,
-        default_history_path,
-        load_history,
-    )
+    from starassist.chat.session import Attachment, ChatSession, default_history_path, load_history
+
+    from .chat_terminal import Terminal, answer_once
 
     settings = cli_settings(model__path=model, chat__max_tokens=max_tokens, chat__temperature=temperature)
     if history is not None:
@@ -60,7 +43,7 @@ def chat(
     if once is None and piped.strip():
         once, piped = piped, ""  # `echo question | starassist chat`
     console = Console()
-    session = ChatSession(_load(settings), settings, history_path=None if once is not None else history_path, turns=turns)
+    session = ChatSession(load_model(settings), settings, history_path=None if once is not None else history_path, turns=turns)
     try:
         if once is not None:
             if not once.strip():
@@ -78,7 +61,7 @@ def chat(
 
 
 def _print_markdown_stream(backend, code: str, path: str, settings) -> str:
-    from .explain import explain_code
+    from starassist.chat.explain import explain_code
 
     if not sys.stdout.isatty():
         text = explain_code(backend, code, path=path, settings=settings,
@@ -87,7 +70,7 @@ def _print_markdown_stream(backend, code: str, path: str, settings) -> str:
         return text
     from rich.console import Console
 
-    from .chat_session import live_markdown
+    from .chat_terminal import live_markdown
 
     with live_markdown(Console()) as on_text:
         return explain_code(backend, code, path=path, settings=settings, on_text=on_text)
@@ -100,14 +83,14 @@ def explain(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Longest explanation, in tokens."),
 ) -> None:
     """Print a markdown explanation of a file or of lines L1-L2 of it."""
-    from .modify import parse_location, prompt_path, read_selection
+    from starassist.chat.modify import parse_location, prompt_path, read_selection
 
     path, first, last = parse_location(location)
     selection = read_selection(path, first, last if first is not None else None)
     if not selection.text.strip():
         fail(f"lines {selection.start_line}-{selection.end_line} of {path} are blank — pick lines with code")
     settings = cli_settings(model__path=model, chat__max_tokens=max_tokens)
-    backend = _load(settings)
+    backend = load_model(settings)
     try:
         text = _print_markdown_stream(backend, selection.text, prompt_path(path), settings)
     finally:
@@ -127,7 +110,7 @@ def modify(
     """Propose a change to lines L1-L2 of FILE as a unified diff; --apply writes it."""
     from rich.console import Console
 
-    from . import modify as edits
+    from starassist.chat import modify as edits
 
     path, first, last = edits.parse_location(location)
     if first is None:
@@ -138,7 +121,7 @@ def modify(
     err = Console(stderr=True)
     err.print(f"[dim]read {path} lines {first}-{last}; asking the model…[/]", highlight=False)
     settings = cli_settings(model__path=model, chat__max_tokens=max_tokens)
-    backend = _load(settings)
+    backend = load_model(settings)
     try:
         replacement = edits.propose_edit(backend, selection.text, instruction, path=edits.prompt_path(path),
                                          settings=settings)

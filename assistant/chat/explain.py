@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Any
 
-from prompts import load_prompts
+from starassist.engine.backend import Backend, CancelCheck, TextCallback
+from starassist.engine.errors import CancelledError
+from starassist.engine.settings import ChatSettings
+from starassist.prompts import load_prompts
 
-from .backend import Backend, CancelCheck, TextCallback
-from .chat import build_chat_prompt, generate_answer
-from .errors import CancelledError
-from .settings import ChatSettings
+from .prompt import build_chat_prompt, generate_answer
 
 # Fence names by file suffix; anything else uses the suffix itself (or nothing).
 _LANGUAGES = {

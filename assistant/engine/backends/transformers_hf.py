@@ -24,18 +24,11 @@ from ..backend import (
     TokenLoopBackend,
 )
 from ..errors import BadModelFileError
+from ..logs import quiet_bitsandbytes
 from ..settings import ModelSettings
 
 # Tokens that end a generation whatever the prompt (llama.cpp's end-of-generation set, by text).
 _EOG_TEXTS = ("<|endoftext|>", "<file_sep>", "<fim_pad>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
-
-
-def quiet_bitsandbytes() -> None:
-    """bitsandbytes warns at import on CPUs with AVX512-BF16 that an optional hub-downloaded kernel is missing;
-    the built-in CPU path works, and the LSP's stderr should not carry that noise."""
-    import logging
-
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def _device(settings: ModelSettings) -> str:

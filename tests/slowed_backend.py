@@ -1,17 +1,16 @@
-"""TEST-ONLY: a wrapper that slows a real backend down, for tests of timing mechanics (a burst of requests,
-shutdown during a long generation). Enabled only by the environment variable STARASSIST_TEST_TOKEN_DELAY_MS;
-not a user setting. The wrapped backend is the real model: the text is real, only slower.
+"""A real backend slowed down per token, for tests of timing mechanics (a burst of requests, cancellation and
+shutdown during a long generation). The model is real: the text is real, only slower.
+
+Run as a script it is `starassist lsp` whose model is slowed: `python tests/slowed_backend.py DELAY_MS`.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import time
 from collections.abc import Sequence
 
-from assistant.backend import Backend, CancelCheck, GenerationParams, GenerationResult, TextCallback
-
-ENV_TOKEN_DELAY = "STARASSIST_TEST_TOKEN_DELAY_MS"
+from starassist.engine.backend import Backend, CancelCheck, GenerationParams, GenerationResult, TextCallback
 
 
 class SlowedBackend:
@@ -42,8 +41,18 @@ class SlowedBackend:
         self.inner.close()
 
 
-def maybe_slowed(backend: Backend) -> Backend:
-    value = os.environ.get(ENV_TOKEN_DELAY, "")
-    if not value:
-        return backend
-    return SlowedBackend(backend, float(value) / 1000)
+def main(delay_ms: float) -> None:
+    from starassist.engine.completion import CompletionEngine
+    from starassist.engine.loader import load_backend
+    from starassist.lsp.server import serve
+
+    def load_slowed(settings):
+        engine = CompletionEngine(SlowedBackend(load_backend(settings.model), delay_ms / 1000), settings)
+        engine.warm_up()
+        return engine
+
+    serve(load_engine=load_slowed)
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]))

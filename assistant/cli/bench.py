@@ -9,8 +9,6 @@ are comparable across runs):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import statistics
 import time
@@ -18,19 +16,11 @@ from pathlib import Path
 
 import typer
 
-from .cli_app import cli_settings, command, load_engine
+from starassist.engine.numbers import summary
+
+from .app import cli_settings, command, load_engine
 
 _SAMPLE = Path(__file__).with_name("data") / "typing_sample.txt"
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[k]
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    return {"p50_ms": _percentile(values, 0.5), "p95_ms": _percentile(values, 0.95), "mean_ms": statistics.fmean(values)}
 
 
 @command("bench")
@@ -44,15 +34,15 @@ def bench(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw llama-cpp-python baselines."""
-    from .completion import CompletionRequest
-    from .errors import StarassistError
+    from starassist.engine.completion import CompletionRequest
+    from starassist.engine.errors import StarassistError
 
     if what != "latency":
         raise StarassistError(f"unknown benchmark {what!r} — available: latency")
     text = (file or _SAMPLE).read_text(encoding="utf-8")
     settings = cli_settings(model__path=model)
     engine = load_engine(settings)
-    llm = getattr(engine.backend, "_llm", None)
+    raw = getattr(engine.backend, "raw_completion", None)  # llama.cpp only
     # Type the last `keystrokes` characters of the file's first half, one at a time.
     cut = len(text) // 2
     start = max(0, cut - keystrokes - warmup)
@@ -80,21 +70,18 @@ def bench(
         "max_tokens": max_tokens,
         "prompt_tokens": len(work[-1][0]),
         "generated_tokens_mean": statistics.fmean(n for _, n in work[warmup:]) if ours else 0.0,
-        "starassist": _summary(ours),
+        "starassist": summary(ours),
         "kv_reuse": statistics.fmean(reused) if reused else 0.0,
     }
-    if llm is not None:
+    if raw is not None:
         for label, cold in (("raw_warm", False), ("raw_cold", True)):
             times: list[float] = []
             for i, (prompt, n_tokens) in enumerate(work):
-                if cold:
-                    llm.reset()
                 t0 = time.perf_counter()
-                with contextlib.redirect_stderr(io.StringIO()):  # llama-cpp-python's cache chatter
-                    llm.create_completion(prompt, max_tokens=max(1, n_tokens), temperature=0.0)
+                raw(prompt, max(1, n_tokens), cold=cold)
                 if i >= warmup:
                     times.append((time.perf_counter() - t0) * 1000)
-            report[label] = _summary(times)
+            report[label] = summary(times)
             report[f"speedup_vs_{label}_p50"] = report[label]["p50_ms"] / report["starassist"]["p50_ms"]
     if as_json:
         typer.echo(json.dumps(report, indent=2))

@@ -1,20 +1,18 @@
-"""`starassist` command line: core commands (complete, models, doctor, demo) and the entry point."""
+"""Core commands: complete, models, doctor, demo."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import typer
 
-from .cli_app import app, cli_settings, command, fail, load_engine, set_debug
-from .context import split_lines
-from .errors import StarassistError
+from starassist.engine.errors import StarassistError
+from starassist.engine.naming import local_file_name
+from starassist.engine.textpos import UTF32, line_starts, line_text, offset_at
 
-# Command modules of the other parts of the product; importing one registers its commands (keep them cheap).
-_COMMAND_MODULES = ("lsp.commands", "quant.commands", "assistant.chat_commands", "assistant.bench_commands")
+from .app import app, cli_settings, command, fail, load_engine, set_debug
 
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF file, HF checkpoint dir, HF repo id in the local cache, or 'embedded'.")
 
@@ -27,7 +25,7 @@ def _root(
 ) -> None:
     set_debug(debug)
     if version:
-        from . import __version__
+        from starassist import __version__
 
         typer.echo(f"starassist {__version__}")
         raise typer.Exit()
@@ -37,29 +35,16 @@ def _root(
 
 
 def _offset_for(text: str, line: int, col: int) -> int:
-    """Character offset of 1-based (line, column); column counts characters (code points)."""
-    lines = split_lines(text) or [""]
-    if line < 1 or line > len(lines) + (1 if text.endswith(("\n", "\r")) else 0):
-        raise StarassistError(f"--line {line} is outside the file (it has {len(lines)} lines)")
-    if line == len(lines) + 1:
-        lines.append("")
-    content = lines[line - 1].rstrip("\r\n")
-    if col < 1 or col > len(content) + 1:
-        raise StarassistError(f"--col {col} is outside line {line} (it has {len(content)} characters; use 1..{len(content) + 1})")
-    return sum(len(x) for x in lines[: line - 1]) + col - 1
-
-
-def _doc_path(file: Path) -> tuple[str, str]:
-    """Repo-relative path and repository name for FIM layouts: from the enclosing git repo, else the cwd."""
-    absolute = file.resolve()
-    for parent in absolute.parents:
-        if (parent / ".git").exists():
-            return absolute.relative_to(parent).as_posix(), parent.name
-    cwd = Path.cwd().resolve()
-    try:
-        return absolute.relative_to(cwd).as_posix(), cwd.name
-    except ValueError:
-        return absolute.name, absolute.parent.name
+    """Character offset of 1-based (line, column); the column counts characters (code points). After a final
+    line break the cursor may sit on the empty line that follows."""
+    starts = line_starts(text)
+    if not 1 <= line <= len(starts):
+        lines = len(starts) - 1 if text.endswith(("\n", "\r")) else len(starts)
+        raise StarassistError(f"--line {line} is outside the file (it has {lines} lines)")
+    width = len(line_text(text, starts, line - 1))
+    if not 1 <= col <= width + 1:
+        raise StarassistError(f"--col {col} is outside line {line} (it has {width} characters; use 1..{width + 1})")
+    return offset_at(text, line - 1, col - 1, UTF32, starts)
 
 
 @command()
@@ -79,7 +64,7 @@ def complete(
     raw: bool = typer.Option(False, "--raw", help="Print the model's output without post-processing."),
 ) -> None:
     """Print the completion at a position of FILE."""
-    from .completion import CompletionRequest
+    from starassist.engine.completion import CompletionRequest
 
     text = file.read_text(encoding="utf-8")
     offset = _offset_for(text, line, col)
@@ -87,7 +72,7 @@ def complete(
         model__path=model, model__fim_format=fim_format, model__fim_mode=fim_mode, completion__max_tokens=max_tokens
     )
     engine = load_engine(settings)
-    doc_path, repo_name = _doc_path(file)
+    doc_path, repo_name = local_file_name(file)
     request = CompletionRequest(
         text=text,
         offset=offset,
@@ -116,13 +101,13 @@ def complete(
 
 
 def _fim_for_tokens(specials: set[str]) -> str:
-    from .fim import detect_format
+    from starassist.engine.fim import detect_format
 
     return detect_format(lambda t: t in specials).name
 
 
 def _gguf_row(ref) -> dict:
-    from .gguf_file import read_gguf
+    from starassist.engine.gguf_file import read_gguf
 
     info = read_gguf(ref.path, arrays=("tokenizer.ggml.tokens", "tokenizer.ggml.token_type"))
     tokens = info.metadata.get("tokenizer.ggml.tokens") or []
@@ -171,7 +156,7 @@ def models(
     model: str | None = ModelOpt,
 ) -> None:
     """List the models starassist can use: embedded, local Hugging Face cache, configured paths."""
-    from .models import EMBEDDED, list_hf_cache, resolve_model
+    from starassist.engine.models import EMBEDDED, list_hf_cache, resolve_model
 
     settings = cli_settings(model__path=model)
     refs = []
@@ -229,8 +214,8 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check the chosen model: it loads, its FIM format, a dry infill, timings and thread settings."""
-    from .completion import CompletionRequest
-    from .fim import all_special_token_texts
+    from starassist.engine.completion import CompletionRequest
+    from starassist.engine.fim import all_special_token_texts
 
     checks: list[tuple[str, str, str]] = []  # (status ok|warn|fail, name, detail)
     settings = cli_settings(model__path=model)
@@ -297,7 +282,7 @@ def demo(model: str | None = ModelOpt) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
 
-    from .completion import CompletionRequest
+    from starassist.engine.completion import CompletionRequest
 
     console = Console()
     settings = cli_settings(model__path=model)
@@ -320,25 +305,3 @@ def demo(model: str | None = ModelOpt) -> None:
                   f"{t2.generated_tokens} tokens in {t2.generation_ms:.0f} ms")
     if not first.text.strip():
         fail("the model returned an empty completion — run `starassist doctor`")
-
-
-def _register_command_modules() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        del module  # importing it registered its commands
-
-
-_register_command_modules()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

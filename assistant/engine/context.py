@@ -7,18 +7,13 @@ cache keeps everything before it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .textpos import split_lines
+
 ALIGN_LINES = 16
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
-
-def split_lines(text: str) -> list[str]:
-    """Lines with their endings, split only at LSP's line breaks (\\n, \\r\\n, \\r) — unlike str.splitlines, which
-    also splits at form feeds and U+2028 and would disagree with editors about line numbers."""
-    return _LINE.findall(text)
 
 
 @dataclass(frozen=True)

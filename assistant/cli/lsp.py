@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from assistant.cli_app import command, fail
+from .app import command, fail
 
 
 def _parse_tcp(value: str) -> tuple[str, int]:
@@ -22,35 +22,9 @@ def lsp(
     model: str | None = typer.Option(None, "--model", "-m", help="Model (overrides editor settings): GGUF, checkpoint dir, HF repo id in the local cache, or 'embedded'."),
 ) -> None:
     """Run the language server (stdio by default): inline completion, completion, explain and modify."""
-    import logging
+    from starassist.lsp.server import serve
 
-    from assistant.errors import SettingsError
-    from assistant.settings import Settings, load_settings
-
-    from .server import create_server
-
-    logging.basicConfig(level=logging.WARNING, format="starassist: %(levelname)s %(name)s: %(message)s")
-    endpoint = _parse_tcp(tcp) if tcp else None
-    overrides = {"model": {"path": model}} if model else {}
-    messages: list[str] = []
-    try:
-        settings = load_settings(overrides=overrides)
-    except SettingsError as exc:
-        # An editor would only see a dead server: start with defaults and tell the user what to fix.
-        messages.append(f"{exc}; using defaults")
-        settings = Settings()
-        if model:
-            settings.model.path = model
-    server = create_server(settings, overrides, messages)
-    try:
-        if endpoint:
-            server.start_tcp(*endpoint)
-        else:
-            server.start_io()
-    finally:
-        # Also when the client vanished without `shutdown`: stop the generation before the interpreter exits.
-        server.session.shutdown()
-        server.session.close()
+    serve(model=model, tcp=_parse_tcp(tcp) if tcp else None)
 
 
 @command()
@@ -58,7 +32,7 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Acceptance rate and latency percentiles of inline suggestions (local data only; nothing is sent)."""
-    from .stats import load, stats_path, summary
+    from starassist.lsp.stats import load, stats_path, summary
 
     path = stats_path()
     data = summary(load(path))

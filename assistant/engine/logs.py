@@ -1,0 +1,77 @@
+"""Where the inference libraries' logs go. llama.cpp logs from C through one process-wide callback; we route it
+into Python logging (errors and warnings), never to fds 1/2: in the LSP, stdout is the protocol channel.
+
+`llama_log_handler(fn)` lets a caller (the quantizer's progress bar) read every log line for a while.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+log = logging.getLogger("starassist.llama")
+
+# ggml_log_level (ggml.h)
+LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_CONT = 1, 2, 3, 4, 5
+
+LogHandler = Callable[[int, bytes], None]  # (level, text of one callback: part of a line or several)
+
+_lock = threading.Lock()
+_handler: LogHandler | None = None  # a temporary reader installed by llama_log_handler
+_callback = None  # the ctypes callback, kept alive for as long as llama.cpp may call it
+_last_level = LOG_INFO
+
+
+def _default(level: int, text: bytes) -> None:
+    """Errors and warnings to Python logging; continuation pieces keep the level of the line they continue."""
+    message = text.decode("utf-8", errors="replace").rstrip()
+    if not message:
+        return
+    if level == LOG_ERROR:
+        log.error("llama.cpp: %s", message)
+    elif level == LOG_WARN:
+        log.warning("llama.cpp: %s", message)
+
+
+def route_llama_logs() -> None:
+    """Install our log callback in llama.cpp. Call it after anything that may have replaced it (creating a
+    `llama_cpp.Llama` installs llama-cpp-python's own)."""
+    global _callback
+    import llama_cpp
+
+    if _callback is None:
+
+        @llama_cpp.llama_log_callback
+        def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            global _last_level
+            if level == LOG_CONT:
+                level = _last_level
+            else:
+                _last_level = level
+            handler = _handler or _default
+            handler(level, text)
+
+        _callback = _on_log
+    llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
+
+
+@contextlib.contextmanager
+def llama_log_handler(handler: LogHandler) -> Iterator[None]:
+    """Send every llama.cpp log piece to `handler` inside the block (one reader at a time)."""
+    global _handler
+    with _lock:
+        route_llama_logs()
+        _handler = handler
+        try:
+            yield
+        finally:
+            _handler = None
+
+
+def quiet_bitsandbytes() -> None:
+    """bitsandbytes warns at import on CPUs with AVX512-BF16 that an optional hub-downloaded kernel is missing;
+    the built-in CPU path works, and the LSP's stderr should not carry that noise."""
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
