@@ -16,7 +16,7 @@ MODES = ("nf4", "int8")
 
 def quantize_bnb(spec: str, out: Path, mode: str, *, force: bool = False, allow_pickle: bool = False) -> dict:
     from .checkpoint import Checkpoint
-    from .convert import detect_arch
+    from .convert import detect_arch, model_hparams
     from .pipeline import resolve_source
 
     mode = mode.lower()
@@ -29,11 +29,13 @@ def quantize_bnb(spec: str, out: Path, mode: str, *, force: bool = False, allow_
     if out.exists() and not force:
         raise QuantError(f"{out} already exists — pass --force to overwrite it or choose another --out")
     ckpt = Checkpoint(source.path, allow_pickle=allow_pickle)
-    detect_arch(ckpt.config, source.path)
+    spec = detect_arch(ckpt.config, source.path)
     from .tokenizer_gguf import read_vocab
 
-    read_vocab(source.path, int(ckpt.config.get("vocab_size") or 0))  # the tokenizer files must be there
-    ckpt.refs  # noqa: B018 - index the shards now: clear one-line errors for missing or unreadable weights
+    # Index the shards now: clear one-line errors for missing or unreadable weights, and for a tokenizer that is
+    # missing or does not fit the embedding.
+    shapes = {n: r.shape for n, r in ckpt.refs.items()}
+    read_vocab(source.path, model_hparams(spec, ckpt.config, shapes, source.path)["vocab_rows"])
     try:
         import torch
         import transformers

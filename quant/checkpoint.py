@@ -8,10 +8,12 @@ about one tensor in memory. Pickle `.bin` shards are read only when the user all
 from __future__ import annotations
 
 import json
+import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -77,8 +79,15 @@ def safetensors_index(files: list[Path]) -> dict[str, TensorRef]:
             if base + end > size:
                 raise QuantError(f"{path} is truncated (tensor {name} ends past the end of the file) "
                                  "— re-download the shard")
+            if name in refs:
+                raise duplicate_tensor(name, refs[name].file, path)
             refs[name] = TensorRef(name, shape, dtype, path, base + begin, base + end)
     return refs
+
+
+def duplicate_tensor(name: str, first: Path, second: Path) -> QuantError:
+    return QuantError(f"tensor {name} is in both {first.name} and {second.name} — one of them is not part of this "
+                      "checkpoint (an old copy?); remove it or add the checkpoint's index file")
 
 
 def load_tensor(ref: TensorRef) -> np.ndarray:
@@ -98,6 +107,92 @@ def load_tensor(ref: TensorRef) -> np.ndarray:
     return out.reshape(ref.shape)
 
 
+# The file that maps each tensor to its shard, and the single-file name, per weight format (HF's names).
+INDEX_FILES = {"safetensors": "model.safetensors.index.json", "pickle": "pytorch_model.bin.index.json"}
+SINGLE_FILES = {"safetensors": "model.safetensors", "pickle": "pytorch_model.bin"}
+_SHARD = re.compile(r"^(?P<stem>.+)-(?P<i>\d+)-of-(?P<n>\d+)\.(?:safetensors|bin)$")
+
+
+@dataclass(frozen=True)
+class WeightFiles:
+    """The files that hold a checkpoint's weights, chosen so that stray files (an old copy, optimizer state)
+    are not read as weights and a missing shard is an error before anything is written."""
+
+    format: Literal["safetensors", "pickle"]
+    files: list  # paths (`find_weights`) or names (`choose_weights`)
+    index: dict[str, str] | None = None  # tensor name -> file name, from the checkpoint's index
+
+
+class IncompleteWeights(QuantError):
+    def __init__(self, missing: list[str], total: int) -> None:
+        self.missing = missing
+        shown = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+        super().__init__(f"{len(missing)} of {total} weight files are missing ({shown})")
+
+
+class NoWeights(QuantError):
+    pass
+
+
+def _complete_sets(names: list[str]) -> list[str]:
+    """Names of the form NAME-0000i-of-0000n must come as complete sets (else the missing ones are listed in
+    the error); other names are taken as they are."""
+    groups: dict[tuple[str, int, str], set[int]] = {}
+    for name in names:
+        m = _SHARD.match(name)
+        if m:
+            groups.setdefault((m["stem"], int(m["n"]), name.rsplit(".", 1)[1]), set()).add(int(m["i"]))
+    missing = [f"{stem}-{i:05d}-of-{n:05d}.{ext}" for (stem, n, ext), have in groups.items()
+               for i in range(1, n + 1) if i not in have]
+    if missing:
+        raise IncompleteWeights(missing, sum(n for _, n, _ in groups))
+    return names
+
+
+def choose_weights(names: Collection[str], read_index: Callable[[str], dict[str, str]]) -> WeightFiles:
+    """Which of the file `names` of a checkpoint (a folder, or a Hub repository) hold its weights: those its
+    index names (read through `read_index`), else the single-file name, else complete shard sets; safetensors
+    before pickle. `files` are names here; `IncompleteWeights` lists the names an index or a set lacks."""
+    for fmt, suffix in (("safetensors", ".safetensors"), ("pickle", ".bin")):
+        if INDEX_FILES[fmt] in names:
+            weight_map = read_index(INDEX_FILES[fmt])
+            wanted = sorted(set(weight_map.values()))
+            missing = [n for n in wanted if n not in names]
+            if missing:
+                raise IncompleteWeights(missing, len(wanted))
+            return WeightFiles(fmt, wanted, weight_map)  # type: ignore[arg-type]
+        if SINGLE_FILES[fmt] in names:
+            return WeightFiles(fmt, [SINGLE_FILES[fmt]])  # type: ignore[arg-type]
+        found = sorted(n for n in names if n.endswith(suffix) and "/" not in n
+                       and (fmt == "safetensors" or n.startswith("pytorch_model")))
+        if found:
+            return WeightFiles(fmt, _complete_sets(found))  # type: ignore[arg-type]
+    raise NoWeights("no *.safetensors weights")
+
+
+def read_index(index_file: Path) -> dict[str, str]:
+    try:
+        weight_map = json.loads(index_file.read_text(encoding="utf-8"))["weight_map"]
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise TypeError
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise QuantError(f"{index_file} is unreadable or has no weight_map — re-download it") from None
+    return weight_map
+
+
+def find_weights(path: Path) -> WeightFiles:
+    """The weight files of the checkpoint folder at `path` (see `choose_weights`), as paths."""
+    names = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    try:
+        chosen = choose_weights(names, lambda name: read_index(path / name))
+    except IncompleteWeights as exc:
+        raise QuantError(f"{path} is incomplete: {exc} — finish the download (for a Hub model: "
+                         "`starassist quantize ORG/NAME --download`)") from None
+    except NoWeights:
+        raise QuantError(f"{path} has no *.safetensors weights — is the download complete?") from None
+    return WeightFiles(chosen.format, [path / n for n in chosen.files], chosen.index)
+
+
 class Checkpoint:
     """An HF checkpoint directory: config, tokenizer files, and a lazy name -> tensor view of its weights."""
 
@@ -113,26 +208,38 @@ class Checkpoint:
         self._allow_pickle = allow_pickle
         self._pickle_cache: tuple[Path, dict] | None = None
         self._refs: dict[str, TensorRef] | None = None
-        self.format = "safetensors" if any(path.glob("*.safetensors")) else "pickle"
+        self._weights: WeightFiles | None = None
+
+    @property
+    def weights(self) -> WeightFiles:
+        if self._weights is None:
+            self._weights = find_weights(self.path)
+        return self._weights
+
+    @property
+    def format(self) -> str:
+        return self.weights.format
 
     @property
     def refs(self) -> dict[str, TensorRef]:
         """Every weight by name; the shards are indexed on first use (after the config has been checked)."""
         if self._refs is None:
-            path = self.path
-            safetensors = sorted(path.glob("*.safetensors"))
-            if safetensors:
-                self._refs = safetensors_index(safetensors)
+            weights = self.weights
+            if weights.format == "safetensors":
+                refs = safetensors_index(weights.files)
             else:
-                bins = sorted(p for p in path.glob("*.bin") if p.name != "training_args.bin")
-                if not bins:
-                    raise QuantError(f"{path} has no *.safetensors weights — is the download complete?")
                 if not self._allow_pickle:
                     raise QuantError(
-                        f"{path} has only pickle weights ({bins[0].name}); pass --allow-pickle to read them "
-                        "safely (weights_only) or convert them to safetensors first"
+                        f"{self.path} has only pickle weights ({weights.files[0].name}); pass --allow-pickle to "
+                        "read them safely (weights_only) or convert them to safetensors first"
                     )
-                self._refs = self._pickle_index(bins)
+                refs = self._pickle_index(weights.files)
+            if weights.index is not None:
+                for name, file_name in weights.index.items():
+                    if name not in refs or refs[name].file.name != file_name:
+                        raise QuantError(f"{self.path / file_name} lacks tensor {name}, which the checkpoint's "
+                                         "index puts there — re-download that shard")
+            self._refs = refs
         return self._refs
 
     def _load_pickle(self, file: Path) -> dict:
@@ -153,6 +260,8 @@ class Checkpoint:
         refs = {}
         for file in bins:
             for name, t in self._load_pickle(file).items():
+                if name in refs:
+                    raise duplicate_tensor(name, refs[name].file, file)
                 refs[name] = TensorRef(name, tuple(t.shape), "F32", file, 0, t.numel() * t.element_size())
         return refs
 

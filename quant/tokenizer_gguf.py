@@ -49,21 +49,26 @@ def _read_json(path: Path) -> dict:
         raise QuantError(f"{path} is unreadable ({exc.__class__.__name__}) — re-download the tokenizer files") from None
 
 
-def _pre_name(pre: dict | None) -> str:
+# llama.cpp's names for the two byte-level pre-tokenizers of the StarCoder family (llama-vocab.cpp): the
+# names are matched exactly, and an unknown one makes llama.cpp refuse the whole file.
+PRE_STARCODER = "starcoder"  # GPT-2's split with every digit on its own
+PRE_GPT2 = "gpt-2"
+
+
+def _pre_name(pre: dict | None, where: Path) -> str:
     """llama.cpp's pre-tokenizer name for the HF pre-tokenizer: StarCoder's splits digits one by one."""
-    if not pre:
-        return "gpt2"
-    parts = pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]
+    parts = (pre.get("pretokenizers", [pre]) if pre.get("type") == "Sequence" else [pre]) if pre else []
     kinds = [p.get("type") for p in parts]
     if "ByteLevel" not in kinds:
-        raise QuantError(f"unsupported tokenizer pre-tokenizer {kinds} — expected a byte-level BPE (StarCoder family)")
+        raise QuantError(f"{where}: unsupported tokenizer pre-tokenizer {kinds or 'none'} — expected a byte-level "
+                         "BPE (StarCoder family)")
     if any(p.get("type") == "Digits" and p.get("individual_digits") for p in parts):
-        return "starcoder"
-    return "gpt2"
+        return PRE_STARCODER
+    return PRE_GPT2
 
 
 def read_vocab(path: Path, vocab_size: int) -> GgufVocab:
-    """The vocabulary of the checkpoint at `path`, padded to the model's `vocab_size` rows."""
+    """The vocabulary of the checkpoint at `path`, padded to `vocab_size`: the embedding's rows."""
     tok_file = path / "tokenizer.json"
     config = _read_json(path / "tokenizer_config.json") if (path / "tokenizer_config.json").is_file() else {}
     added: list[dict] = []
@@ -76,14 +81,14 @@ def read_vocab(path: Path, vocab_size: int) -> GgufVocab:
         vocab: dict[str, int] = model.get("vocab") or {}
         merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
         added = list(data.get("added_tokens") or [])
-        pre = _pre_name(data.get("pre_tokenizer"))
+        pre = _pre_name(data.get("pre_tokenizer"), tok_file)
     elif (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
         vocab = _read_json(path / "vocab.json")
         lines = (path / "merges.txt").read_text(encoding="utf-8").splitlines()
         merges = [m for m in lines if m and not m.startswith("#version")]
         for id_, entry in (config.get("added_tokens_decoder") or {}).items():
             added.append({"id": int(id_), "content": entry.get("content"), "special": entry.get("special", True)})
-        pre = "starcoder"
+        pre = PRE_STARCODER  # the StarCoder checkpoints that ship vocab.json + merges.txt
     else:
         raise QuantError(f"{path} has no tokenizer files (tokenizer.json, or vocab.json + merges.txt) — copy them "
                          "from the original model repository")

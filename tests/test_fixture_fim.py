@@ -47,13 +47,13 @@ def _fim_sequences(tiny_fixture: Path, arch: str) -> list[list[int]]:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_quantized_models_agree_with_f32(arch, tiny_fixture, fixture_gguf):
-    from starassist.quant.report import agreement, token_stats
+    from starassist.quant.evaluate import agreement, token_stats
 
     sequences = _fim_sequences(tiny_fixture, arch)
-    ref = token_stats(fixture_gguf[(arch, "F32")], sequences, n_ctx=256, gen_tokens=4, threads=1)
+    ref = token_stats(fixture_gguf[(arch, "F32")], sequences, n_ctx=256, threads=1)
     scores = {}
     for qtype in ("F16", "Q8_0", "Q4_K_M"):
-        stats = token_stats(fixture_gguf[(arch, qtype)], sequences, n_ctx=256, gen_tokens=4, threads=1)
+        stats = token_stats(fixture_gguf[(arch, qtype)], sequences, n_ctx=256, threads=1)
         scores[qtype] = agreement(ref, stats)
     print(f"{arch}: top-1 agreement with F32 over {ref.argmax.size} positions: "
           + ", ".join(f"{k} {100 * v:.2f}%" for k, v in scores.items()))

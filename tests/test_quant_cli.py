@@ -169,25 +169,27 @@ def test_requantize_a_gguf_and_report(ckpt, tmp_path):
     out = tmp_path / "m.Q4_0.gguf"
     report_json = tmp_path / "report.json"
     result = run_cli(["quantize", str(f16), "--type", "Q4_0", "--out", str(out), "--report", "--sample",
-                      str(sample), "--report-json", str(report_json), "--threads", "1"])
+                      str(sample), "--report-json", str(report_json), "--threads", "1", "--report-holes", "8"])
     assert result.exit_code == 0, result.output
     assert "Quality report" in result.stdout and "top-1" in result.stdout
     report = json.loads(report_json.read_text())
     ref, q = report["rows"]
-    assert ref["top1_agreement"] == 1.0 and 0.0 <= q["top1_agreement"] <= 1.0
+    l2r = "left_to_right"
+    assert ref[l2r]["top1_agreement"]["rate"] == 1.0 and 0.0 <= q[l2r]["top1_agreement"]["rate"] <= 1.0
     assert q["size_mb"] < ref["size_mb"] and q["quantization"] == "Q4_0"
-    assert q["perplexity"] > 1.0 and q["gen_tokens_per_s"] > 0
-    assert report["positions"] > 100
+    assert q[l2r]["perplexity"]["value"] > 1.0 and q["speed"]["gen_tokens_per_s"] > 0
+    assert report[l2r]["positions"] > 100
 
 
 def test_report_default_sample_from_hf(ckpt, tmp_path):
     out = tmp_path / "m.Q8_0.gguf"
-    result = run_cli(["quantize", str(ckpt), "--type", "Q8_0", "--out", str(out), "--report", "--threads", "1"])
+    result = run_cli(["quantize", str(ckpt), "--type", "Q8_0", "--out", str(out), "--report", "--threads", "1",
+                      "--report-holes", "8"])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "m.Q8_0.gguf.report.json").read_text())
     assert [r["model"] for r in report["rows"]] == ["F16", "Q8_0"]
     assert report["rows"][1]["size_vs_f16"] < 0.7
-    assert report["rows"][1]["top1_agreement"] >= 0.9
+    assert report["rows"][1]["left_to_right"]["top1_agreement"]["rate"] >= 0.9
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ nor load a model.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -54,6 +55,8 @@ def _message_for(exc: BaseException) -> tuple[str, int] | None:
         return "the file is not UTF-8 text — starassist works on text files", 1
     if isinstance(exc, json.JSONDecodeError):
         return f"invalid JSON ({exc.msg} at line {exc.lineno}) — fix the file", 1
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"no space left on the disk{f' for {exc.filename}' if exc.filename else ''} — free some space or write elsewhere", 1
     if isinstance(exc, MemoryError):
         return "out of memory — try a smaller model or quantization, or a smaller model.context_length", 1
     return None
@@ -64,31 +67,38 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def guarded(fn: F) -> F:
+    """`fn` with the CLI's error handling: known errors print one line (traceback only with --debug). For
+    commands of sub-apps (`command()` applies it to the main app's)."""
+
+    @functools.wraps(fn)
+    def wrapper(*a: Any, **k: Any) -> Any:
+        try:
+            return fn(*a, **k)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("starassist: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - this is the CLI boundary
+            if debug_enabled():
+                raise
+            known = _message_for(exc)
+            if known is None:
+                message = f"{exc.__class__.__name__}: {exc} (run with --debug for the traceback)"
+                code = 1
+            else:
+                message, code = known
+            fail(message, code)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-    """`app.command` plus error handling: known errors print one line (traceback only with --debug)."""
+    """`app.command` plus error handling (`guarded`)."""
 
     def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*a: Any, **k: Any) -> Any:
-            try:
-                return fn(*a, **k)
-            except (typer.Exit, typer.Abort, SystemExit):
-                raise
-            except KeyboardInterrupt:
-                typer.echo("starassist: interrupted", err=True)
-                raise typer.Exit(130) from None
-            except Exception as exc:  # noqa: BLE001 - this is the CLI boundary
-                if debug_enabled():
-                    raise
-                known = _message_for(exc)
-                if known is None:
-                    message = f"{exc.__class__.__name__}: {exc} (run with --debug for the traceback)"
-                    code = 1
-                else:
-                    message, code = known
-                fail(message, code)
-
-        app.command(*args, **kwargs)(wrapper)
+        app.command(*args, **kwargs)(guarded(fn))
         return fn
 
     return decorate

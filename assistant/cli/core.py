@@ -12,7 +12,7 @@ from starassist.engine.errors import StarassistError
 from starassist.engine.naming import local_file_name
 from starassist.engine.textpos import UTF32, line_starts, line_text, offset_at
 
-from .app import app, cli_settings, command, fail, load_engine, set_debug
+from .app import app, cli_settings, command, fail, guarded, load_engine, set_debug
 
 ModelOpt = typer.Option(None, "--model", "-m", help="GGUF file, HF checkpoint dir, HF repo id in the local cache, or 'embedded'.")
 
@@ -150,14 +150,23 @@ def _hf_row(ref) -> dict:
     }
 
 
-@command()
+models_app = typer.Typer(help="List the models starassist can use; `models pull` fetches a GGUF from the Hub.",
+                         rich_markup_mode="rich")
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+@guarded
 def models(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     model: str | None = ModelOpt,
 ) -> None:
     """List the models starassist can use: embedded, local Hugging Face cache, configured paths."""
     from starassist.engine.models import EMBEDDED, list_hf_cache, resolve_model
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = cli_settings(model__path=model)
     refs = []
     seen: set[str] = set()

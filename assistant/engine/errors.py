@@ -25,5 +25,9 @@ class MissingExtraError(StarassistError):
     pass
 
 
+class DownloadError(StarassistError):
+    """Fetching from the Hugging Face Hub failed or is not possible (offline, gated, not found)."""
+
+
 class CancelledError(StarassistError):
     """Generation was cancelled by the caller (not shown to users as an error)."""

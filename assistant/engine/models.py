@@ -1,5 +1,5 @@
 """Model resolution: a GGUF path, an HF checkpoint directory, an HF repo id in the local cache, or the embedded
-default. Nothing here downloads anything."""
+default. Nothing here downloads anything (`starassist.engine.hub` does, when the user asks)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ def _snapshot(repo_dir: Path, revision: str | None) -> Path | None:
 _GGUF_PREFERENCE = ("Q4_K_M", "Q5_K_M", "Q4_K_S", "Q8_0", "Q6_K", "Q4_0", "F16")
 
 
-def _pick_gguf(files: list[Path]) -> Path:
+def pick_gguf(files: list[Path]) -> Path:
+    """The preferred file among a repository's GGUF files (by quantization, see `_GGUF_PREFERENCE`)."""
     for q in _GGUF_PREFERENCE:
         for f in files:
             if q.lower() in f.name.lower():
@@ -107,8 +108,9 @@ def resolve_hf_repo(spec: str) -> ModelRef:
     snap = _snapshot(repo_dir, revision or None) if repo_dir.is_dir() else None
     if snap is None:
         raise ModelNotFoundError(
-            f"{name} is not in the local Hugging Face cache ({hf_cache_dir()}) — starassist never downloads; "
-            f"fetch it yourself (`hf download {name}`) or pass --model PATH"
+            f"{name} is not in the local Hugging Face cache ({hf_cache_dir()}) — starassist never downloads on its "
+            f"own: `starassist models pull {name}` fetches a GGUF, `starassist quantize {name} --download` makes one "
+            "from a checkpoint; or pass --model PATH"
         )
     if file_name:
         path = snap / file_name
@@ -119,7 +121,7 @@ def resolve_hf_repo(spec: str) -> ModelRef:
         return ModelRef("hf", snap, spec, "hf-cache")
     ggufs = sorted(snap.glob("*.gguf"))
     if ggufs:
-        return ModelRef("gguf", _pick_gguf(ggufs), spec, "hf-cache")
+        return ModelRef("gguf", pick_gguf(ggufs), spec, "hf-cache")
     raise BadModelFileError(f"{name} in the HF cache has neither config.json nor a .gguf file — fetch it again")
 
 
