@@ -257,7 +257,8 @@ def report_lines(report: dict) -> tuple[str, list[str], list[list[str]]]:
 
     def ppl(i: int, r: dict) -> str:
         p = r["left_to_right"]["perplexity"]
-        return f"{p['value']:.3f} ({p['low']:.3f}–{p['high']:.3f})"
+        digits = 3 if p["high"] < 100 else 0
+        return f"{p['value']:.{digits}f} ({p['low']:.{digits}f}–{p['high']:.{digits}f})"
 
     table = [
         line("size", lambda i, r: f"{r['size_mb']:.1f} MB"),

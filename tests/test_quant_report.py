@@ -171,6 +171,7 @@ def test_a_report_candidate_llama_cpp_cannot_load_names_the_reason(random_checkp
     assert "could not load" in lines[0] and "bad.gguf for the report" in lines[0] and "starcodeX" in lines[0]
 
 
+@pytest.mark.slow
 def test_a_model_without_fim_tokens_gets_the_left_to_right_part(embedded_path, tmp_path):
     from starassist.quant.report import ReferenceInfo, build_report
 
