@@ -222,7 +222,8 @@ def doctor(
     model: str | None = ModelOpt,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Check the chosen model: it loads, its FIM format, a dry infill, timings and thread settings."""
+    """Check the chosen model: it loads, where it runs, its FIM format, a dry infill, timings and threads."""
+    from starassist.engine.backend import Diagnosable
     from starassist.engine.completion import CompletionRequest
     from starassist.engine.fim import all_special_token_texts
 
@@ -232,7 +233,9 @@ def doctor(
     info = engine.backend.info
     checks.append(("ok", "model", f"{info.name} ({info.arch}, {info.quantization}, {info.size_bytes / 2**20:.0f} MB) from {info.path}"))
     threads = info.threads or settings.model.threads or "auto"
-    checks.append(("ok", "backend", f"{info.backend}; threads {threads}; gpu layers {settings.model.gpu_layers}; context {info.context_length} of {info.train_context_length}"))
+    checks.append(("ok", "backend", f"{info.backend} on {info.device}; threads {threads}; context {info.context_length} of {info.train_context_length}"))
+    if isinstance(engine.backend, Diagnosable):  # device, dtype, quantization, memory, fast paths and why not
+        checks.extend((d.status, d.name, d.detail) for d in engine.backend.diagnostics())
     fmt = engine.format
     if fmt.fim:
         checks.append(("ok", "fim", f"{fmt.name} ({fmt.family}), {engine.mode.upper()} layout"))

@@ -35,6 +35,7 @@ class ModelInfo:
     size_bytes: int = 0
     backend: str = ""
     threads: int = 0  # CPU threads the backend computes with
+    device: str = "cpu"  # where the weights are: "cpu", "cuda:0 (NVIDIA H200)", "cpu + CUDA0 (28/31 layers)"
 
 
 @dataclass
@@ -80,6 +81,22 @@ class GenerationResult:
 
 CancelCheck = Callable[[], bool]
 TextCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One line of `starassist doctor` about how a backend runs (device, memory, fast paths and why not)."""
+
+    status: Literal["ok", "warn", "fail"]
+    name: str
+    detail: str
+
+
+@runtime_checkable
+class Diagnosable(Protocol):
+    """A backend that can say how it runs (optional: `doctor` asks those that implement it)."""
+
+    def diagnostics(self) -> list[Diagnostic]: ...
 
 
 @runtime_checkable

@@ -71,6 +71,20 @@ def llama_log_handler(handler: LogHandler) -> Iterator[None]:
             _handler = None
 
 
+@contextlib.contextmanager
+def collect_llama_logs() -> Iterator[list[str]]:
+    """The text of every llama.cpp log piece inside the block (what a load did: devices, offloaded layers,
+    buffers); errors and warnings still go to Python logging."""
+    pieces: list[str] = []
+
+    def collect(level: int, text: bytes) -> None:
+        pieces.append(text.decode("utf-8", errors="replace"))
+        _default(level, text)
+
+    with llama_log_handler(collect):
+        yield pieces
+
+
 def quiet_bitsandbytes() -> None:
     """bitsandbytes warns at import on CPUs with AVX512-BF16 that an optional hub-downloaded kernel is missing;
     the built-in CPU path works, and the LSP's stderr should not carry that noise."""

@@ -33,6 +33,17 @@ class ModelSettings:
     context_length: int = 4096
     # Layers offloaded to the GPU in CUDA/Metal builds of llama.cpp; -1 means all, 0 means CPU only.
     gpu_layers: int = 0
+    # transformers backend: where the model runs ("auto": cuda, then mps, then cpu) ...
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    # ... in which dtype ("auto": bfloat16 on GPUs that have it, else float16; float32 on the CPU; bitsandbytes
+    # computes in it too) ...
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    # ... quantized on load by bitsandbytes (a plain checkpoint; pre-quantized checkpoints keep theirs) ...
+    quantization: Literal["none", "int8", "nf4"] = "none"
+    # ... and how it decodes: "cuda_graph" replays one captured graph per token (static KV cache), "static" runs
+    # the same static-cache step eagerly, "dynamic" is transformers' own forward. "auto": cuda_graph on CUDA,
+    # static elsewhere; a path that cannot run falls back, and `starassist doctor` says why.
+    decode: Literal["auto", "cuda_graph", "static", "dynamic"] = "auto"
     # 0 = let llama.cpp decide (physical cores).
     threads: int = 0
     # Prompt tokens evaluated per llama.cpp batch; cancellation is checked between batches.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 from ..backend import (
     CancelCheck,
     DecodeSteps,
+    Diagnostic,
     GenerationParams,
     HealingIndex,
     ModelInfo,
@@ -26,8 +28,9 @@ from ..backend import (
 )
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
-from ..logs import route_llama_logs
+from ..logs import collect_llama_logs, route_llama_logs
 from ..settings import ModelSettings
+from .llama_gpu import device_summary, gpu_warning, offload_diagnostics, read_offload
 
 
 def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
@@ -130,8 +133,8 @@ class LlamaCppBackend(TokenLoopBackend):
         self._lock = threading.Lock()
         try:
             # verbose=True only stops llama-cpp-python from redirecting fds 1/2; its Python prints are captured
-            # here and its C logs go through our callback.
-            with contextlib.redirect_stderr(io.StringIO()):
+            # here and its C logs go through our callback, which keeps them: they say where the layers went.
+            with contextlib.redirect_stderr(io.StringIO()), collect_llama_logs() as load_log:
                 self._llm = Llama(
                     model_path=str(path),
                     n_ctx=n_ctx,
@@ -150,6 +153,13 @@ class LlamaCppBackend(TokenLoopBackend):
                 "llama-cpp-python build — try `pip install -U llama-cpp-python` or another quantization"
             ) from None
         route_llama_logs()  # Llama() re-installs llama-cpp-python's callback
+        import llama_cpp
+
+        self._offload = read_offload("".join(load_log))
+        self._gpu_layers = settings.gpu_layers
+        self._gpu_supported = bool(llama_cpp.llama_supports_gpu_offload())
+        if warning := gpu_warning(settings.gpu_layers, self._gpu_supported):
+            logging.getLogger("starassist.llama").warning(warning)
         llm = self._llm
         specials, eog = _special_tokens(llm._model)
         meta = llm.metadata
@@ -174,6 +184,7 @@ class LlamaCppBackend(TokenLoopBackend):
             size_bytes=gguf_info.file_size,
             backend="llama.cpp",
             threads=int(llm.n_threads),
+            device=device_summary(self._offload),
         )
         self._n_batch = settings.batch_size
         self._rng = np.random.default_rng(settings.seed)
@@ -269,6 +280,9 @@ class LlamaCppBackend(TokenLoopBackend):
                 self._llm.reset()
             with contextlib.redirect_stderr(io.StringIO()):  # llama-cpp-python's cache chatter
                 self._llm.create_completion(list(prompt), max_tokens=max_tokens, temperature=0.0)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return offload_diagnostics(self._offload, self._gpu_layers, self._gpu_supported)
 
     def close(self) -> None:
         with self._lock:
