@@ -1,7 +1,9 @@
 """Where the inference libraries' logs go. llama.cpp logs from C through one process-wide callback; we route it
 into Python logging (errors and warnings), never to fds 1/2: in the LSP, stdout is the protocol channel.
 
-`llama_log_handler(fn)` lets a caller (the quantizer's progress bar) read every log line for a while.
+`llama_log_handler(fn)` lets a caller (the quantizer's progress bar) read every log line for a while. Readers
+nest within a thread (the quantizer's report loads models while its progress reader is installed) and every
+installed reader sees every piece; other threads wait for the outermost reader to finish.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_CONT = 1, 2, 3, 4, 5
 
 LogHandler = Callable[[int, bytes], None]  # (level, text of one callback: part of a line or several)
 
-_lock = threading.Lock()
-_handler: LogHandler | None = None  # a temporary reader installed by llama_log_handler
+_lock = threading.RLock()  # re-entrant: a reader may load a model, whose load installs its own reader
+_handlers: list[LogHandler] = []  # temporary readers installed by llama_log_handler, outermost first
 _callback = None  # the ctypes callback, kept alive for as long as llama.cpp may call it
 _last_level = LOG_INFO
 
@@ -51,8 +53,11 @@ def route_llama_logs() -> None:
                 level = _last_level
             else:
                 _last_level = level
-            handler = _handler or _default
-            handler(level, text)
+            readers = list(_handlers)
+            if not readers:
+                _default(level, text)
+            for reader in readers:
+                reader(level, text)
 
         _callback = _on_log
     llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
@@ -60,15 +65,15 @@ def route_llama_logs() -> None:
 
 @contextlib.contextmanager
 def llama_log_handler(handler: LogHandler) -> Iterator[None]:
-    """Send every llama.cpp log piece to `handler` inside the block (one reader at a time)."""
-    global _handler
+    """Send every llama.cpp log piece to `handler` inside the block (one thread at a time; nested readers in that
+    thread all see each piece)."""
     with _lock:
         route_llama_logs()
-        _handler = handler
+        _handlers.append(handler)
         try:
             yield
         finally:
-            _handler = None
+            _handlers.remove(handler)
 
 
 @contextlib.contextmanager
