@@ -14,6 +14,7 @@ Custom protocol (besides LSP 3.18):
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -27,20 +28,45 @@ from starassist.engine.settings import Settings
 from starassist.engine.textpos import position_at
 
 from .commands_exec import register_commands
+from .protocol import StarassistProtocol
 from .session import Session, Suggestion, settings_section
 from .suggest import inline_edit, word_start
 
 ACCEPT_COMMAND = "starassist.accept"
 TIMINGS_NOTIFICATION = "starassist/timings"
 STATUS_REQUEST = "starassist/status"
+logger = logging.getLogger("starassist.lsp")
 
 
 class StarassistServer(LanguageServer):
     def __init__(self, session: Session) -> None:
-        super().__init__("starassist", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("starassist", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=StarassistProtocol)
         self.session = session
         self._shown_errors: set[str] = set()
         self._progress_ids = itertools.count(1)
+        self._misbehaviour_shown = False
+
+    def client_misbehaved(self, message: str) -> None:
+        """A message the server could not use: one popup per session, then one log line each."""
+        logger.warning("%s", message)
+        if not self._misbehaviour_shown:
+            self._misbehaviour_shown = True
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"starassist: the editor sent a message the server could not use ({message}); "
+                        "further ones are only logged"))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls's hook for failures outside a request (it would show every one as a popup)."""
+        self.client_misbehaved(f"{getattr(source, '__name__', source)}: {_one_line(error)}")
+
+    def request_failed(self, msg_id: Any, error: BaseException) -> None:
+        """A request answered with an error: one log line; the traceback only with STARASSIST_DEBUG."""
+        import os
+
+        debug = os.environ.get("STARASSIST_DEBUG", "") not in ("", "0")
+        logger.warning("request %s failed: %s", msg_id, _one_line(error), exc_info=error if debug else None)
 
     def show_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Errors are shown to the user once per session; repeats only go to the log."""
@@ -83,7 +109,8 @@ class StarassistServer(LanguageServer):
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(
                 message="model loaded" if error is None else "model failed to load"))
         if error is not None:
-            self.show_once(error)
+            # Each load follows a user action (start, a settings change): say it every time.
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"starassist: {error}"))
         else:
             engine = self.session.engine
             assert engine is not None
@@ -94,6 +121,10 @@ class StarassistServer(LanguageServer):
     def accept_command(self, uri: str, suggestion: Suggestion) -> types.Command:
         data = {"uri": uri, "cached": suggestion.cached, "latency_ms": suggestion.report.total_ms}
         return types.Command(title="starassist: suggestion accepted", command=ACCEPT_COMMAND, arguments=[data])
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{error.__class__.__name__}: {error}".splitlines()[0]
 
 
 def _encoding_name(value: Any) -> str:
@@ -219,6 +250,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
 
     @server.feature(types.EXIT)
     def exit_(ls: StarassistServer, params: Any) -> None:
+        session.shutdown()  # without `shutdown` first: cancel the running generation now, don't wait for it
         session.close()
 
     register_commands(server, session)
@@ -244,13 +276,16 @@ def serve(model: str | None = None, tcp: tuple[str, int] | None = None,
         settings = Settings()
         if model:
             settings.model.path = model
+    from .transport import run_stdio, run_tcp
+
     server = create_server(settings, overrides, messages, load_engine)
+    protocol = server.protocol
+    assert isinstance(protocol, StarassistProtocol)
     try:
-        if tcp:
-            server.start_tcp(*tcp)
-        else:
-            server.start_io()
+        code = run_tcp(protocol, *tcp) if tcp else run_stdio(protocol)
     finally:
         # Also when the client vanished without `shutdown`: stop the generation before the interpreter exits.
         server.session.shutdown()
         server.session.close()
+    if code:
+        raise SystemExit(code)
