@@ -79,12 +79,13 @@ class StarassistServer(LanguageServer):
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
-    def _position(self, text: str, offset: int) -> types.Position:
+    def _position(self, text: str, offset: int, first_line: int) -> types.Position:
         line, character = position_at(text, offset, self.session.encoding)
-        return types.Position(line=line, character=character)
+        return types.Position(line=first_line + line, character=character)
 
-    def range_of(self, text: str, start: int, end: int) -> types.Range:
-        return types.Range(start=self._position(text, start), end=self._position(text, end))
+    def range_of(self, suggestion: Suggestion, start: int, end: int) -> types.Range:
+        text, first = suggestion.text, suggestion.first_line
+        return types.Range(start=self._position(text, start, first), end=self._position(text, end, first))
 
     def report(self, kind: str, uri: str, suggestion: Suggestion) -> None:
         report, items = suggestion.report, len(suggestion.texts)
@@ -204,7 +205,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             end, insert = inline_edit(suggestion.text, suggestion.offset, text)
             items.append(types.InlineCompletionItem(
                 insert_text=insert,
-                range=ls.range_of(suggestion.text, suggestion.offset, end),
+                range=ls.range_of(suggestion, suggestion.offset, end),
                 command=ls.accept_command(uri, suggestion),
             ))
         ls.report("inline", uri, suggestion)
@@ -229,7 +230,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             sort_text="0",
             filter_text=typed + text,
             insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=ls.range_of(suggestion.text, start, suggestion.offset), new_text=typed + text),
+            text_edit=types.TextEdit(range=ls.range_of(suggestion, start, suggestion.offset), new_text=typed + text),
             command=ls.accept_command(uri, suggestion),
         )
         ls.report("completion", uri, suggestion)
