@@ -1,20 +1,24 @@
 """Open documents, kept in sync by didOpen/didChange/didClose. Positions are LSP (line, character) in the
 negotiated encoding; the column conversion lives in `starassist.engine.textpos`.
 
-A document is a list of lines in blocks of at most `BLOCK` lines, each block with its character count, so an
-edit costs time for the edited lines and the block list (O(edit + line + lines/BLOCK)), never a pass over the
-whole text: a keystroke in a 10 MB file is as cheap as in a small one. The whole text is joined only when
-asked for (`text`), and kept until the next edit.
+A document is a list of blocks of about `BLOCK_CHARS` characters that each end after a line break, with each
+block's count of line breaks. An edit rebuilds only the blocks it touches, so it costs the edit, its lines and
+a walk over the block counts (10 MB is ~1,300 blocks), never a pass over the whole text: a keystroke in a
+10 MB file is as cheap as in a small one, and the document takes about its own size in memory. The whole text
+is joined only when asked for (`text`), and kept until the next edit for documents up to `CACHE_CHARS`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
 from dataclasses import dataclass
+from itertools import islice
 
-from starassist.engine.textpos import UTF16, column_to_index, line_starts, offset_at, split_lines
+from starassist.engine.textpos import UTF16, column_to_index, line_starts, offset_at
 
-BLOCK = 512
+BLOCK_CHARS = 8192
+CACHE_CHARS = 1 << 20
+_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def apply_change(text: str, start: tuple[int, int] | None, end: tuple[int, int] | None, new_text: str,
@@ -31,17 +35,22 @@ def apply_change(text: str, start: tuple[int, int] | None, end: tuple[int, int] 
     return text[:a] + new_text + text[b:]
 
 
-def _lines(text: str) -> list[str]:
-    """Lines with their breaks, always ending with the last line (without a break, possibly empty), so the
-    list has exactly as many entries as the LSP has lines."""
-    lines = split_lines(text)
-    if not lines or lines[-1].endswith(("\n", "\r")):
-        lines.append("")
-    return lines
+def _breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def _content(line: str) -> str:
-    return line.rstrip("\r\n")
+def _chunk(text: str) -> list[str]:
+    """`text` cut after line breaks into blocks of about BLOCK_CHARS (a longer line stays whole)."""
+    blocks, start = [], 0
+    while len(text) - start > BLOCK_CHARS:
+        m = _BREAK.search(text, start + BLOCK_CHARS)
+        if m is None:
+            break
+        blocks.append(text[start : m.end()])
+        start = m.end()
+    if start < len(text) or not blocks:
+        blocks.append(text[start:])
+    return blocks
 
 
 @dataclass(frozen=True)
@@ -56,12 +65,11 @@ class Excerpt:
 
 class Lines:
     def __init__(self, text: str = "") -> None:
-        lines = _lines(text)
-        self._blocks = [lines[i : i + BLOCK] for i in range(0, len(lines), BLOCK)]
-        self._chars = [sum(map(len, b)) for b in self._blocks]
-        self._count = len(lines)
+        self._blocks = _chunk(text)
+        self._nbreaks = [_breaks(b) for b in self._blocks]
         self._length = len(text)
-        self._text: str | None = text
+        self._count = sum(self._nbreaks) + 1
+        self._text: str | None = text if len(text) <= CACHE_CHARS else None
 
     def __len__(self) -> int:
         return self._length
@@ -72,112 +80,111 @@ class Lines:
 
     @property
     def text(self) -> str:
-        if self._text is None:
-            self._text = "".join(line for block in self._blocks for line in block)
-        return self._text
+        if self._text is not None:
+            return self._text
+        text = "".join(self._blocks)  # one C call: a consistent snapshot even from another thread
+        if len(text) <= CACHE_CHARS:
+            self._text = text
+        return text
 
-    def _locate(self, line: int) -> tuple[int, int, int]:
-        """(block, index in block, offset of the block's first character) of a line in range."""
-        start = 0
-        for b, block in enumerate(self._blocks):
-            if line < len(block):
+    # -- where things are -----------------------------------------------------------------------------------
+
+    def _block_of_line(self, line: int) -> tuple[int, int, int]:
+        """(block, line within it, the block's document offset) of a line in range."""
+        start, last = 0, len(self._blocks) - 1
+        for b, n in enumerate(self._nbreaks):
+            if line < n or b == last:
                 return b, line, start
-            line -= len(block)
-            start += self._chars[b]
+            line -= n
+            start += len(self._blocks[b])
         raise IndexError(line)
 
-    def line(self, n: int) -> str:
-        b, i, _ = self._locate(n)
-        return self._blocks[b][i]
-
-    def _clamp(self, line: int, character: int, encoding: str) -> tuple[int, int, int]:
-        """(line, index in the line, document offset) of a position; out of range clamps like `offset_at`."""
-        if line < 0:
-            return 0, 0, 0
-        if line >= self._count:
-            last = self._count - 1
-            return last, len(self.line(last)), self._length
-        b, i, start = self._locate(line)
-        block = self._blocks[b]
-        text = block[i]
-        index = column_to_index(_content(text), character, encoding)
-        return line, index, start + sum(map(len, block[:i])) + index
+    def _block_of_offset(self, offset: int) -> tuple[int, int]:
+        """(block, its document offset) holding `offset`; the end of the text is in the last block."""
+        start, last = 0, len(self._blocks) - 1
+        for b, block in enumerate(self._blocks):
+            if offset < start + len(block) or b == last:
+                return b, start
+            start += len(block)
+        raise IndexError(offset)
 
     def offset(self, line: int, character: int, encoding: str = UTF16) -> int:
-        return self._clamp(line, character, encoding)[2]
+        """Character offset of a position; out of range clamps like `offset_at`."""
+        if line < 0:
+            return 0
+        if line >= self._count:
+            return self._length
+        b, i, start = self._block_of_line(line)
+        block = self._blocks[b]
+        a = 0 if i == 0 else next(islice(_BREAK.finditer(block), i - 1, None)).end()
+        m = _BREAK.search(block, a)
+        content = block[a : m.start() if m else len(block)]
+        return start + a + column_to_index(content, character, encoding)
+
+    def _line_start(self, offset: int) -> int:
+        b, start = self._block_of_offset(offset)
+        block, k = self._blocks[b], offset - start
+        nl, cr = block.rfind("\n", 0, k), block.rfind("\r", 0, k)
+        if cr > nl and cr + 1 < len(block) and block[cr + 1] == "\n":
+            return start + cr + 2  # `offset` sat between "\r" and "\n": the line starts after both
+        return start + max(nl, cr) + 1  # blocks start at line starts: -1 + 1 is the block's start
+
+    def _line_end(self, offset: int) -> int:
+        """Offset after the line break that ends the line holding `offset` (or the end of the text)."""
+        b, start = self._block_of_offset(offset)
+        block = self._blocks[b]
+        m = _BREAK.search(block, offset - start)
+        return start + (m.end() if m else len(block))
+
+    def _slice(self, a: int, b: int) -> str:
+        parts, start = [], 0
+        for block in self._blocks:
+            end = start + len(block)
+            if end > a and start < b:
+                parts.append(block[max(0, a - start) : b - start])
+            if end >= b:
+                break
+            start = end
+        return "".join(parts)
+
+    def _lines_before(self, offset: int) -> int:
+        b, start = self._block_of_offset(offset)
+        return sum(self._nbreaks[:b]) + _breaks(self._blocks[b][: offset - start])
+
+    # -- edits ----------------------------------------------------------------------------------------------
 
     def replace(self, start: tuple[int, int], end: tuple[int, int], new_text: str, encoding: str) -> None:
-        la, ia, a = self._clamp(*start, encoding)
-        lb, ib, b = self._clamp(*end, encoding)
+        a, b = self.offset(*start, encoding), self.offset(*end, encoding)
         if b < a:
-            la, ia, a, lb, ib, b = lb, ib, b, la, ia, a
-        first, last = la, lb
-        piece = self.line(la)[:ia] + new_text + self.line(lb)[ib:]
-        # A "\r" that meets a "\n" across the edit's edge becomes one break: re-split the neighbour too.
-        if piece.startswith("\n") and first > 0 and self.line(first - 1).endswith("\r"):
-            first -= 1
-            piece = self.line(first) + piece
-        if piece.endswith("\r") and last + 1 < self._count and self.line(last + 1).startswith("\n"):
-            last += 1
-            piece += self.line(last)
-        new_lines = _lines(piece) if last == self._count - 1 else split_lines(piece)
-        self._splice(first, last, new_lines)
+            a, b = b, a
+        b0, s0 = self._block_of_offset(a)
+        b1, _ = self._block_of_offset(b)
+        # A "\r" and a "\n" meeting across a block edge would be one break counted as two: take the neighbour in.
+        if b0 > 0 and self._blocks[b0 - 1].endswith("\r"):
+            b0 -= 1
+            s0 -= len(self._blocks[b0])
+        if b1 + 1 < len(self._blocks) and self._blocks[b1 + 1].startswith("\n"):
+            b1 += 1
+        merged = "".join(self._blocks[b0 : b1 + 1])
+        piece = merged[: a - s0] + new_text + merged[b - s0 :]
+        blocks = _chunk(piece) if piece or len(self._blocks) == b1 - b0 + 1 else []
+        removed = sum(self._nbreaks[b0 : b1 + 1])
+        self._blocks[b0 : b1 + 1] = blocks
+        counts = [_breaks(blk) for blk in blocks]
+        self._nbreaks[b0 : b1 + 1] = counts
+        self._count += sum(counts) - removed
         self._length += len(new_text) - (b - a)
         self._text = None
-
-    def _splice(self, first: int, last: int, new_lines: list[str]) -> None:
-        """Replace lines first..last (inclusive) with `new_lines`, rebuilding only the blocks they touch."""
-        b0, i0, _ = self._locate(first)
-        b1, i1, _ = self._locate(last)
-        merged = [line for block in self._blocks[b0 : b1 + 1] for line in block]
-        end = sum(len(blk) for blk in self._blocks[b0:b1]) + i1 + 1
-        merged[i0:end] = new_lines
-        blocks = [merged[i : i + BLOCK] for i in range(0, len(merged), BLOCK)]
-        self._blocks[b0 : b1 + 1] = blocks
-        self._chars[b0 : b1 + 1] = [sum(map(len, blk)) for blk in blocks]
-        self._count += len(new_lines) - (last - first + 1)
-
-    def _walk(self, line: int, step: int) -> Iterator[str]:
-        """Lines from `line` (exclusive) onwards in direction `step` (+1 or -1), without re-locating each."""
-        b, i, _ = self._locate(line)
-        while True:
-            i += step
-            if i < 0:
-                b -= 1
-                if b < 0:
-                    return
-                i = len(self._blocks[b]) - 1
-            elif i >= len(self._blocks[b]):
-                b, i = b + 1, 0
-                if b >= len(self._blocks):
-                    return
-            yield self._blocks[b][i]
 
     def excerpt(self, line: int, character: int, encoding: str, radius: int) -> Excerpt:
         """The lines around a position holding at least `radius` characters on each side of it (or the whole
         document); the cursor's own line is always whole."""
-        line, index, offset = self._clamp(line, character, encoding)
-        current = self.line(line)
-        head: list[str] = []
-        before = 0
-        for text in self._walk(line, -1):
-            if before >= radius:
-                break
-            head.append(text)
-            before += len(text)
-        tail: list[str] = []
-        after = len(current) - index
-        for text in self._walk(line, 1):
-            if after >= radius:
-                break
-            tail.append(text)
-            after += len(text)
-        first = line - len(head)
-        if first == 0 and line + len(tail) == self._count - 1:
+        offset = self.offset(line, character, encoding)
+        start = self._line_start(max(0, offset - radius))
+        end = self._line_end(min(self._length, offset + radius))
+        if start == 0 and end >= self._length:
             return Excerpt(self.text, offset, 0, 0)
-        head.reverse()
-        text = "".join([*head, current, *tail])
-        return Excerpt(text, before + index, first, offset - index - before)
+        return Excerpt(self._slice(start, end), offset - start, self._lines_before(start), start)
 
 
 class Document:

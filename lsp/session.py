@@ -144,12 +144,13 @@ class Session:
             self.scheduler.supersede(uri)  # an older request for the document is stale all the same
             report.error = self.load_error
             return Suggestion([], offset, text, version, report, first_line=first_line)
-        others = [(d.uri, d.text) for d in self.documents.others(uri)]
+        other_docs = self.documents.others(uri)
         root_uri = self.root_uri
 
         def work(cancel: Callable[[], bool]) -> Any:
             if self.engine is not engine:
                 return None  # the model was reloaded since this request started: its engine is closed
+            others = [(d.uri, d.text) for d in other_docs]  # joining a big document is work: not on the loop
             # Built here, off the protocol loop and only for requests that survived the debounce.
             request = build_request(text, offset, uri, root_uri, others)
             generated = generate(engine, request, items, cancel)

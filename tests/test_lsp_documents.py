@@ -1,5 +1,6 @@
-"""The line-indexed document model against the plain-string reference (`apply_change`), and its big-file
-property: an edit rebuilds only the blocks it touches and never joins the whole text."""
+"""The block-indexed document model against the plain-string reference (`apply_change`), and its big-file
+properties: an edit rebuilds only the block it touches, never joins the whole text, and a document takes about
+its own size in memory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import random
 import pytest
 
 from starassist.engine.textpos import offset_at, position_at
-from starassist.lsp.documents import BLOCK, Document, Lines, apply_change
+import starassist.lsp.documents as documents
+from starassist.lsp.documents import BLOCK_CHARS, Document, Lines, apply_change
 
 PIECES = ["a", "bc", "\n", "\r\n", "\r", "é", "😀", "漢字", "  ", "x = 1\n", "\n\n", "\r\r\n", "\ufffd"]
 
@@ -67,18 +69,48 @@ def test_excerpt_is_whole_lines_around_the_cursor(radius: int) -> None:
 
 
 def test_an_edit_in_a_big_document_touches_only_its_block() -> None:
-    text = "    value = compute(alpha, beta)  # a comment\n" * (20 * BLOCK)
+    line = "    value = compute(alpha, beta)  # a comment\n"
+    text = line * (40 * BLOCK_CHARS // len(line))
     lines = Lines(text)
-    lines.text  # noqa: B018 - joined once, as after didOpen
     blocks = list(lines._blocks)
-    lines.replace((5 * BLOCK + 3, 4), (5 * BLOCK + 3, 4), "x", "utf-16")
-    lines.replace((5 * BLOCK + 3, 5), (5 * BLOCK + 3, 5), "\n", "utf-16")
+    middle = text.count("\n") // 2
+    lines.replace((middle, 4), (middle, 4), "x", "utf-16")
+    lines.replace((middle, 5), (middle, 5), "\n", "utf-16")
     assert lines._text is None  # nothing joined the text again
-    # Block 5 grew past BLOCK lines and was split in two; every other block is the same object as before.
-    assert all(a is b for a, b in zip(blocks[:5], lines._blocks[:5], strict=True))
-    assert all(a is b for a, b in zip(blocks[6:], lines._blocks[7:], strict=True))
-    assert lines.line_count == 20 * BLOCK + 2
-    text = apply_change(text, (5 * BLOCK + 3, 4), (5 * BLOCK + 3, 4), "x", "utf-16")
-    text = apply_change(text, (5 * BLOCK + 3, 5), (5 * BLOCK + 3, 5), "\n", "utf-16")
-    assert lines.offset(5 * BLOCK + 4, 2) == offset_at(text, 5 * BLOCK + 4, 2)
-    assert lines.text == text
+    changed = [i for i, (a, b) in enumerate(zip(blocks, lines._blocks, strict=True)) if a is not b]
+    assert len(changed) == 1  # every other block is the same object as before
+    text = apply_change(text, (middle, 4), (middle, 4), "x", "utf-16")
+    text = apply_change(text, (middle, 5), (middle, 5), "\n", "utf-16")
+    assert lines.offset(middle + 1, 2) == offset_at(text, middle + 1, 2)
+    assert lines.text == text and lines.line_count == text.count("\n") + 1
+
+
+def test_a_big_document_takes_about_its_size() -> None:
+    import sys
+
+    text = "".join(f"    v{i} = f(v{i - 1})\n" for i in range(200_000))  # short lines: the worst case for a list
+    lines = Lines(text)
+    assert len(text) > documents.CACHE_CHARS and lines._text is None
+    size = sum(sys.getsizeof(b) for b in lines._blocks) + sys.getsizeof(lines._blocks) + sys.getsizeof(lines._nbreaks)
+    assert size < 1.1 * len(text)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_edits_across_small_blocks(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(documents, "BLOCK_CHARS", 8)  # every edit crosses block edges, CRLF pairs included
+    rng = random.Random(seed)
+    text = "".join(rng.choice(PIECES) for _ in range(300))
+    doc = Document("file:///x.py", text)
+    for _ in range(500):
+        start = _random_position(rng, text, "utf-16")
+        end = _random_position(rng, text, "utf-16")
+        new = "".join(rng.choice(PIECES) for _ in range(rng.randrange(0, 6)))
+        text = apply_change(text, start, end, new, "utf-16")
+        doc.apply(start, end, new, "utf-16")
+        assert doc.lines.line_count == text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+        line, character = _random_position(rng, text, "utf-16")
+        assert doc.offset(line, character) == offset_at(text, line, character)
+        ex = doc.lines.excerpt(line, character, "utf-16", rng.randrange(0, 30))
+        assert text[ex.start : ex.start + len(ex.text)] == ex.text
+        assert ex.first_line == position_at(text, ex.start)[0]
+    assert doc.text == text
