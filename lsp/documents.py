@@ -235,5 +235,11 @@ class DocumentStore:
     def get(self, uri: str) -> Document | None:
         return self.docs.get(uri)
 
+    def memory(self) -> int:
+        """Bytes held by the documents' text (for `starassist/status`)."""
+        import sys
+
+        return sum(sum(map(sys.getsizeof, d.lines._blocks)) for d in self.docs.values())
+
     def others(self, uri: str) -> list[Document]:
         return [d for u, d in self.docs.items() if u != uri]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 MAX_BODY = 64 * 1024 * 1024  # a 10 MB document as JSON is ~12 MB; beyond this a client is broken
 MAX_HEADER_LINE = 8192
-_HEAD_KEPT = 4096  # first bytes of a refused body, enough to find its id
+_HEAD_KEPT = 4096
+READ_COMPACT = 1 << 20  # first bytes of a refused body, enough to find its id
 
 _LENGTH_ANYWHERE = re.compile(rb"content-length[ \t]*:", re.IGNORECASE)
 # The next message's header inside a body: raw line breaks only occur between JSON tokens, never next to text
@@ -118,8 +119,11 @@ class FrameDecoder:
             return True
         if len(self._buf) < length:
             return False
-        events.append(Body(bytes(self._buf[:length])))
-        del self._buf[:length]
+        events.append(Body(bytes(memoryview(self._buf)[:length])))
+        if length > READ_COMPACT:
+            self._buf = bytearray(memoryview(self._buf)[length:])  # don't keep a big message's capacity
+        else:
+            del self._buf[:length]
         self._length, self._scanned = None, 0
         return True
 

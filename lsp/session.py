@@ -196,6 +196,7 @@ class Session:
             "worker": self.worker.counters.as_dict(),
             "busy": current.label if (current := self.worker.current) is not None else None,
             "open_documents": len(self.documents.docs),
+            "documents_bytes": self.documents.memory(),
             "settings": to_dict(self.settings),  # effective: defaults < config < client < command line
         }
 

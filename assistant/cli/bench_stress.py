@@ -134,7 +134,9 @@ async def _big_document(client: RawClient, chars: int, keystrokes: int) -> dict[
         out[f"{name}_complete_ms"] = _median(await _typing(client, uri, text, keystrokes // 3, complete=True))
     out["edit_overhead_ms"] = round(out["big_edit_ms"] - out["small_edit_ms"], 2)
     out["latency_ratio"] = round(out["big_complete_ms"] / max(out["small_complete_ms"], 1e-3), 2)
-    out["memory_ratio"] = round(client.rss_mb() - rss0, 1) * 1024 * 1024 / len(big)
+    status = (await client.request("starassist/status", {}))["result"]
+    out["documents_ratio"] = round(status["documents_bytes"] / (len(big) + len(small)), 2)
+    out["rss_ratio"] = round((client.rss_mb() - rss0) * 1024 * 1024 / len(big), 2)
     return out
 
 
@@ -200,7 +202,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
         ("big document", f"{big['chars'] / 1e6:.1f} M chars: didChange+request p50 {big['big_edit_ms']:.2f} ms vs "
                          f"{big['small_edit_ms']:.2f} ms small (overhead {big['edit_overhead_ms']:+.2f} ms); completion "
                          f"p50 {big['big_complete_ms']:.0f} vs {big['small_complete_ms']:.0f} ms "
-                         f"(×{big['latency_ratio']}); memory {big['memory_ratio']:.2f}× the text"),
+                         f"(×{big['latency_ratio']}); memory: documents {big['documents_ratio']}× the text, RSS "
+                         f"+{big['rss_ratio']}× (parse buffers included)"),
         ("crashes", f"{'none' if report['alive'] else 'THE SERVER DIED'}; exit code {report['exit_code']}"),
     ]
 
