@@ -218,3 +218,23 @@ async def test_a_lone_surrogate_is_replaced_and_the_suggestion_served(tmp_path: 
         assert not [p for p in client.got.popups]
     finally:
         await client.close()
+
+
+async def test_finished_notification_handlers_are_not_kept(tmp_path: Path) -> None:
+    """pygls keeps the future of every async notification handler for the whole session (a leak per message)."""
+    from starassist.engine.settings import Settings
+    from starassist.lsp.framing import Body
+    from starassist.lsp.server import create_server
+
+    server = create_server(Settings())
+    protocol = server.protocol
+    sent: list[bytes] = []
+    protocol.set_writer(type("W", (), {"write": lambda self, data: sent.append(data), "close": lambda self: None})())
+    note = json.dumps({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                       "params": {"settings": {"unrelated": 1}}}).encode()
+    for _ in range(200):
+        protocol.handle_frame(Body(note))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert protocol._request_futures == {}
+    server.session.shutdown()

@@ -190,7 +190,8 @@ def rows(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("fuzz: requests with a readable id", f"{f1['unanswered']} + {f2['unanswered']} of {f1['requests']} + "
                                               f"{f2['requests']} unanswered; idle answer ≤ {report['idle_answer_ms']} ms"),
-        ("fuzz: error popups", f"{report['popups']} popup(s), {report['tracebacks']} tracebacks, "
+        ("fuzz: error popups", f"{report['popups']} popup(s) for bad traffic (+{len(report['other_popups'])} "
+                               f"bad-setting warning(s)), {report['tracebacks']} tracebacks, "
                                f"{report['log_lines']} log lines"),
         ("fuzz: RSS (MB)", f"{rss[0]} → {rss[1]} → {rss[2]} (+{rss[1] - rss[0]:.1f}, second run "
                            f"{rss[2] - rss[1]:+.1f})"),
