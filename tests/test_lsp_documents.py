@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from starassist.engine.textpos import offset_at, position_at
 import starassist.lsp.documents as documents
+from starassist.engine.textpos import offset_at, position_at
 from starassist.lsp.documents import BLOCK_CHARS, Document, Lines, apply_change
 
 PIECES = ["a", "bc", "\n", "\r\n", "\r", "é", "😀", "漢字", "  ", "x = 1\n", "\n\n", "\r\r\n", "\ufffd"]

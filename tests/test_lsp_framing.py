@@ -8,7 +8,14 @@ import json
 import pytest
 
 from starassist.lsp.framing import Body, FrameDecoder, Problem, encode
-from starassist.lsp.protocol import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, Rejected, check_message, guess_id
+from starassist.lsp.protocol import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    Rejected,
+    check_message,
+    guess_id,
+)
 
 STATUS = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "starassist/status"}).encode()
 NEXT = encode(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "starassist/status"}).encode())

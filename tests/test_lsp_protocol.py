@@ -67,7 +67,7 @@ async def test_every_bad_request_is_answered_with_at_most_one_popup(tmp_path: Pa
             msg_id = client.new_id()
             ids.append((msg_id, codes))
             await client.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-        deep, bad_utf8, null_body = client.new_id(), client.new_id(), client.new_id()
+        deep, bad_utf8 = client.new_id(), client.new_id()
         await client.send_raw(encode(b'{"jsonrpc": "2.0", "id": %d, "method": "x", "params": ' % deep
                                      + b"[" * 100_000 + b"]" * 100_000 + b"}"))
         await client.send_raw(encode(b'{"jsonrpc": "2.0", "id": %d, "method": "starassist/status", '

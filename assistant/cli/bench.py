@@ -116,7 +116,8 @@ def bench(
     if what == "lsp-stress":
         import asyncio
 
-        from .bench_stress import StressOptions, print_report as print_stress, run_stress
+        from .bench_stress import StressOptions, run_stress
+        from .bench_stress import print_report as print_stress
 
         stress = StressOptions(messages=messages, seed=seed, cancels=cancels, doc_chars=int(doc_mb * 1e6),
                                keystrokes=keystrokes, model=model, max_tokens=max_tokens)
