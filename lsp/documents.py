@@ -176,15 +176,20 @@ class Lines:
         self._length += len(new_text) - (b - a)
         self._text = None
 
-    def excerpt(self, line: int, character: int, encoding: str, radius: int) -> Excerpt:
+    def excerpt(self, line: int, character: int, encoding: str, radius: int, align: int = 1) -> Excerpt:
         """The lines around a position holding at least `radius` characters on each side of it (or the whole
-        document); the cursor's own line is always whole."""
+        document); the cursor's own line is always whole. The first line is a multiple of `align`, so that
+        line numbers counted in the excerpt keep the document's grid (the prompt window aligns to it)."""
         offset = self.offset(line, character, encoding)
         start = self._line_start(max(0, offset - radius))
+        first_line = self._lines_before(start)
+        if first_line % align:
+            first_line -= first_line % align
+            start = self.offset(first_line, 0)
         end = self._line_end(min(self._length, offset + radius))
         if start == 0 and end >= self._length:
             return Excerpt(self.text, offset, 0, 0)
-        return Excerpt(self._slice(start, end), offset - start, self._lines_before(start), start)
+        return Excerpt(self._slice(start, end), offset - start, first_line, start)
 
 
 class Document:

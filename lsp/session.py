@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starassist.engine.completion import CompletionEngine
+from starassist.engine.context import ALIGN_LINES
 from starassist.engine.settings import Settings, replace_from, to_dict
 
 from .cache import SuggestionCache
@@ -130,7 +131,7 @@ class Session:
         # The lines around the cursor that a prompt could use, not the whole (maybe 10 MB) document.
         cs = self.settings.completion
         excerpt = doc.lines.excerpt(line, character, self.encoding,
-                                    CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens))
+                                    CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens), ALIGN_LINES)
         text, version, offset, first_line = excerpt.text, doc.version, excerpt.offset, excerpt.first_line
         before, after = text[:offset], text[offset:]
         report = RequestReport(position={"line": line, "character": character, "offset": excerpt.start + offset})

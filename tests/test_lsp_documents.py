@@ -110,7 +110,24 @@ def test_random_edits_across_small_blocks(seed: int, monkeypatch: pytest.MonkeyP
         assert doc.lines.line_count == text.count("\n") + text.count("\r") - text.count("\r\n") + 1
         line, character = _random_position(rng, text, "utf-16")
         assert doc.offset(line, character) == offset_at(text, line, character)
-        ex = doc.lines.excerpt(line, character, "utf-16", rng.randrange(0, 30))
+        align = rng.choice([1, 4])
+        ex = doc.lines.excerpt(line, character, "utf-16", rng.randrange(0, 30), align)
         assert text[ex.start : ex.start + len(ex.text)] == ex.text
-        assert ex.first_line == position_at(text, ex.start)[0]
+        assert ex.first_line == position_at(text, ex.start)[0] and ex.first_line % align == 0
     assert doc.text == text
+
+
+def test_the_prompt_window_of_an_excerpt_is_the_documents() -> None:
+    """Completion reads an excerpt: its window (and so the prompt and its KV-cache reuse) must not change."""
+    from starassist.engine.context import ALIGN_LINES, window
+
+    text = "".join(f"    value_{i} = compute(value_{i - 1})  # step {i}\n" for i in range(5000))
+    lines = Lines(text)
+    count = lambda s: len(s) // 3 + 1  # noqa: E731 - a stand-in tokenizer
+    for line in (2000, 2001, 2017, 4990):
+        for character in (0, 7, 20):
+            ex = lines.excerpt(line, character, "utf-16", 16 * 600, ALIGN_LINES)
+            offset = offset_at(text, line, character)
+            ours = window(ex.text, ex.offset, budget=600, prefix_share=0.75, count_tokens=count)
+            full = window(text, offset, budget=600, prefix_share=0.75, count_tokens=count)
+            assert (ours.prefix, ours.suffix, ours.first_line + ex.first_line) == (full.prefix, full.suffix, full.first_line)

@@ -22,6 +22,7 @@ class Received:
     logs: int = 0
     notifications: Counter[str] = field(default_factory=Counter)
     stderr_lines: list[str] = field(default_factory=list)
+    timings: list[dict[str, Any]] = field(default_factory=list)  # starassist/timings
 
     @property
     def tracebacks(self) -> int:
@@ -140,6 +141,8 @@ class RawClient:
             self.got.popups.append(msg["params"]["message"])
         elif method == "window/logMessage":
             self.got.logs += 1
+        elif method == "starassist/timings":
+            self.got.timings.append(msg["params"])
 
     async def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
