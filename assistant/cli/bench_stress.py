@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .stress_cases import URI, Case, big_document, framing_cases, fuzz
+from .stress_cases import SMALL_SOURCE, URI, Case, big_document, framing_cases, fuzz
 from .stress_client import RawClient, isolated_env
+
+STORM_URI = "file:///work/project/storm.py"
 
 
 @dataclass
@@ -73,11 +75,20 @@ async def _cancel_storm(client: RawClient, n: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     rss0 = client.rss_mb()
     waits, cancels = [], 0
+    await client.notify("textDocument/didOpen", {"textDocument": {"uri": STORM_URI, "languageId": "python",
+                                                                  "version": 1, "text": SMALL_SOURCE}})
+    line = SMALL_SOURCE.count("\n")
     for i in range(n):
+        # Typing (so no request is answered from the suggestion cache), each keystroke asking for a suggestion.
+        await client.notify("textDocument/didChange", {"textDocument": {"uri": STORM_URI, "version": i + 2},
+                                                       "contentChanges": [{"range": {
+                                                           "start": {"line": line, "character": i},
+                                                           "end": {"line": line, "character": i}}, "text": "z"}]})
         msg_id = client.new_id()
         waits.append(client.expect(msg_id))
         await client.send({"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/inlineCompletion", "params": {
-            "textDocument": {"uri": URI}, "position": {"line": 8, "character": i % 15}, "context": {"triggerKind": 2}}})
+            "textDocument": {"uri": STORM_URI}, "position": {"line": line, "character": i + 1},
+            "context": {"triggerKind": 2}}})
         if rng.random() < 0.9:
             cancels += 1
             await client.notify("$/cancelRequest", {"id": msg_id})
@@ -126,7 +137,7 @@ async def _typing(client: RawClient, uri: str, text: str, keystrokes: int, compl
 
 
 async def _big_document(client: RawClient, chars: int, keystrokes: int) -> dict[str, Any]:
-    small, big = big_document(4000), big_document(chars)
+    small, big = big_document(20_000), big_document(chars)  # a 500-line file: its prompt is full too
     out: dict[str, Any] = {"chars": len(big)}
     rss0 = client.rss_mb()
     for name, text in (("small", small), ("big", big)):
@@ -156,8 +167,6 @@ async def run_stress(opts: StressOptions, log: Callable[[str], None]) -> dict[st
         try:
             settings = {"completion": {"debounce_ms": 0, "max_tokens": opts.max_tokens}}
             await client.initialize(settings)
-            from .stress_cases import SMALL_SOURCE
-
             await client.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "python",
                                                                           "version": 1, "text": SMALL_SOURCE}})
             for _ in range(1200):
