@@ -5,8 +5,11 @@ Custom protocol (besides LSP 3.18):
   {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
    debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
    generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
-- request `starassist/status` -> {ready, model, format, error, encoding, requests, model_calls, cache_hits,
-  worker {started, finished, cancelled, skipped}, open_documents}.
+- request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,
+  cache_hits, worker {started, finished, cancelled, skipped, failed}, open_documents, documents_bytes}.
+
+Transport and decoding are ours (`lsp.transport`, `lsp.framing`, `lsp.protocol`): every request is answered,
+bad traffic is one popup then log lines, `exit` without `shutdown` exits 1, one TCP client at a time.
 - commands: `starassist.accept` (telemetry: the client accepted a suggestion), `starassist.explain`,
   `starassist.modify` (see `lsp.commands_exec`).
 """
