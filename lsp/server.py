@@ -23,6 +23,7 @@ from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
 from starassist import __version__
@@ -61,7 +62,11 @@ class StarassistServer(LanguageServer):
                         "further ones are only logged"))
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """pygls's hook for failures outside a request (it would show every one as a popup)."""
+        """pygls's hook for failures (it would show every one as a popup). A failed request was answered with
+        its error (an unknown method is normal for clients that ask regardless of capabilities): log only."""
+        if source is FeatureRequestError:
+            logger.warning("%s", _one_line(error))
+            return
         self.client_misbehaved(f"{getattr(source, '__name__', source)}: {_one_line(error)}")
 
     def request_failed(self, msg_id: Any, error: BaseException) -> None:

@@ -238,3 +238,15 @@ async def test_finished_notification_handlers_are_not_kept(tmp_path: Path) -> No
         await asyncio.sleep(0)
     assert protocol._request_futures == {}
     server.session.shutdown()
+
+
+async def test_an_unsupported_method_is_answered_without_a_popup(tmp_path: Path) -> None:
+    """Clients ask for features regardless of capabilities: -32601, no popup."""
+    client = await started(tmp_path)
+    try:
+        answer = await client.request("textDocument/semanticTokens/full", {"textDocument": {"uri": URI}})
+        assert answer["error"]["code"] == -32601
+        assert "result" in await client.request("starassist/status", {})
+        assert not misbehaviour_popups(client)
+    finally:
+        assert await client.close() == 0
