@@ -24,6 +24,8 @@ _OPENERS = set(_PAIRS.values())
 _BLOCK_START = (":", "{", "(", "[", "=>", '"""', "'''", "->")
 _BLOCK_WORDS = frozenset({"do", "then", "else", "begin"})
 _UNIT_RUN = re.compile(r"(.{2,24}?)\1{3,}")
+# A run shorter than this is a literal (`1000000000`, `0xFFFFFFFF`, a nil UUID, `[1, 1, 1, 1, 1]`), not a loop.
+_MIN_LOOP_CHARS = 32
 
 
 def decide_multiline(prefix: str, suffix: str) -> bool:
@@ -99,7 +101,7 @@ def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
                 return "\n".join(lines[: i + p])
     for i, line in enumerate(lines):
         m = _UNIT_RUN.search(line)
-        if m and any(ch.isalnum() for ch in m.group(1)):
+        if m and len(m.group(0)) >= _MIN_LOOP_CHARS and any(ch.isalnum() for ch in m.group(1)):
             return "\n".join(lines[:i] + [line[: m.start() + len(m.group(1))]])
     return text
 
@@ -107,12 +109,25 @@ def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
 def stop_at_suffix_lines(text: str, suffix: str) -> str:
     """Stop where the completion starts writing the line that already follows the cursor's line."""
     following = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
-    if not following:
+    # A lone closer or `else:` also occurs inside a body the completion writes: not evidence of a repeat.
+    if not following or _is_structural(following[0]):
         return text
     lines = text.split("\n")
     for i in range(1, len(lines)):
         if lines[i].strip() and lines[i].strip() == following[0]:
             return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+def _is_structural(line: str) -> bool:
+    return all(ch in ")]};," for ch in line) or line.rstrip(":{ ").split()[-1:] in (["else"], ["end"], ["fi"], ["done"])
+
+
+def dedupe_leading_space(text: str, prefix: str) -> str:
+    """The cursor already follows a space: a completion that starts with one would double it (`x =  42`)."""
+    line = prefix.rsplit("\n", 1)[-1]
+    if line.strip() and line.endswith((" ", "\t")) and text[:1] in (" ", "\t"):
+        return text.lstrip(" \t")
     return text
 
 
@@ -249,6 +264,7 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
     text = strip_special_tokens(raw).replace("\r\n", "\n")
     text = stop_at_fence(text, prefix)
+    text = dedupe_leading_space(text, prefix)
     if not multiline:
         text = text.split("\n", 1)[0]
     text = cut_repetition(text)
