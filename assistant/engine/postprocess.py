@@ -70,6 +70,17 @@ def trim_suffix_overlap(text: str, suffix: str, min_overlap: int = 6) -> str:
     return text
 
 
+def trim_repeated_rest(text: str, suffix: str) -> str:
+    """The whole rest of the line repeated at the end is a run-on at any length (`foo(a` + `rg1, b)` before
+    `, b)`). A rest of closers alone is left to balance_brackets."""
+    rest = suffix.split("\n", 1)[0].strip()
+    if rest and any(ch not in _CLOSERS for ch in rest) and text.rstrip().endswith(rest):
+        head = text.rstrip()[: -len(rest)]
+        if head.strip():
+            return head
+    return text
+
+
 def _width(line: str) -> int:
     expanded = line.expandtabs(4)
     return len(expanded) - len(expanded.lstrip(" "))
@@ -119,8 +130,12 @@ def stop_at_suffix_lines(text: str, suffix: str) -> str:
     return text
 
 
+_BLOCK_END_WORDS = frozenset({"else", "end", "fi", "done"})
+
+
 def _is_structural(line: str) -> bool:
-    return all(ch in ")]};," for ch in line) or line.rstrip(":{ ").split()[-1:] in (["else"], ["end"], ["fi"], ["done"])
+    words = line.rstrip(":{ ").split()
+    return all(ch in ")]};," for ch in line) or (bool(words) and words[-1] in _BLOCK_END_WORDS)
 
 
 def dedupe_leading_space(text: str, prefix: str) -> str:
@@ -272,6 +287,7 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
         text = stop_at_suffix_lines(text, suffix)
         text = stop_at_dedent(text, prefix)
         text = match_indentation(text, prefix)
+    text = trim_repeated_rest(text, suffix)
     text = balance_brackets(text, prefix, suffix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     text = trim_suffix_overlap(text, suffix)
