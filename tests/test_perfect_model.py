@@ -85,3 +85,27 @@ def test_rest_of_line_on_real_code(engine):
     print(f"rest of line: {damaged}/{cases} damaged")
     assert cases > 100
     assert damaged / cases <= 0.01
+
+
+def test_span_before_closers_on_real_code(engine):
+    """Cursor inside a line that ends in closers (`)`, `]`, `}`, `:`): the model returns the span up to them,
+    then runs on through the rest of the file. The editor's closers stay after the cursor."""
+    source = Path(json.decoder.__file__).read_text(encoding="utf-8")
+    cases = damaged = 0
+    offset = 0
+    for line in source.split("\n"):
+        code = line.rstrip()
+        body = code.rstrip(")]}:,")
+        indent = len(line) - len(line.lstrip())
+        if body != code and len(body) - indent > 8 and not line.lstrip().startswith("#"):
+            cut = offset + indent + (len(body) - indent) // 2
+            end = offset + len(body)
+            middle = source[cut:end]
+            for answer in (middle, source[cut:]):
+                cases += 1
+                got = complete(engine, source[:cut] + "▌" + source[end:], answer)
+                damaged += got.rstrip() != middle.rstrip()
+        offset += len(line) + 1
+    print(f"span before closers: {damaged}/{cases} damaged")
+    assert cases > 40
+    assert damaged / cases <= 0.01

@@ -234,6 +234,21 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     return text
 
 
+def drop_closers_the_rest_provides(text: str, prefix: str, suffix: str) -> str:
+    """A run-on that opened and closed a bracket (`float('nan')` before `)`): the rest of the line holds more
+    closers than the prefix and the completion leave open, so the completion's trailing closers are its own."""
+    rest = suffix.split("\n", 1)[0]
+    prefix_open, _ = _scan("\n".join(prefix.split("\n")[-20:]))
+    while text and text[-1] in _PAIRS:
+        closer = text[-1]
+        text_open, _ = _scan(text[:-1])
+        need = prefix_open.count(_PAIRS[closer]) + text_open.count(_PAIRS[closer])
+        if rest.count(closer) < need or not rest.lstrip().startswith(closer):
+            break
+        text = text[:-1]
+    return text
+
+
 def _indent_style(prefix: str) -> tuple[str, int]:
     """("tab"|"space", unit width) of the document around the cursor; spaces of 4 when unknown."""
     tabs = spaces = 0
@@ -288,6 +303,7 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
         text = stop_at_dedent(text, prefix)
         text = match_indentation(text, prefix)
     text = trim_repeated_rest(text, suffix)
+    text = drop_closers_the_rest_provides(text, prefix, suffix)
     text = balance_brackets(text, prefix, suffix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     text = trim_suffix_overlap(text, suffix)
