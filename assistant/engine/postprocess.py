@@ -216,7 +216,10 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     prefix_open, _ = _scan(recent)
     _, quote = _scan(cursor_line)
     rest_closers = {c: rest.count(c) for c in _PAIRS}
-    allowed = {c: max(0, prefix_open.count(o) - rest_closers[c]) for c, o in _PAIRS.items()}
+    # The rest's closers first close what the completion leaves open (`_w(s` + `, end).end(` before `)`).
+    text_open, _ = _scan(text, quote)
+    left = {c: max(0, rest_closers[c] - text_open.count(o)) for c, o in _PAIRS.items()}
+    allowed = {c: max(0, prefix_open.count(o) - left[c]) for c, o in _PAIRS.items()}
     used = dict.fromkeys(_PAIRS, 0)
     stack: list[str] = []
     for i, ch in _Lexer(quote).code(text):
