@@ -241,11 +241,10 @@ def drop_closers_the_rest_provides(text: str, prefix: str, suffix: str) -> str:
     """A run-on that opened and closed a bracket (`float('nan')` before `)`): the rest of the line holds more
     closers than the prefix and the completion leave open, so the completion's trailing closers are its own."""
     rest = suffix.split("\n", 1)[0]
-    prefix_open, _ = _scan("\n".join(prefix.split("\n")[-20:]))
+    recent = "\n".join(prefix.split("\n")[-20:])
     while text and text[-1] in _PAIRS:
         closer = text[-1]
-        text_open, _ = _scan(text[:-1])
-        need = prefix_open.count(_PAIRS[closer]) + text_open.count(_PAIRS[closer])
+        need = _scan(recent + text[:-1])[0].count(_PAIRS[closer])
         if rest.count(closer) < need or not rest.lstrip().startswith(closer):
             break
         text = text[:-1]
