@@ -87,3 +87,15 @@ def test_threads_default_is_physical_cores_and_never_one_on_a_multicore_machine(
     assert default_threads(0, "", logical=8) == 8
     assert default_threads(3, CPUINFO_HT, logical=2) == 3
     assert default_threads(0, "", logical=1) == 1
+
+
+def test_contiguous_plans_reuse_after_a_deletion_and_evaluate_only_at_the_end():
+    old = psm(list(range(100, 140)), list(range(200, 260)))
+    new = psm(list(range(100, 137)), list(range(200, 260)))
+    plan = plan_reuse(old, new, contiguous=True)
+    assert plan.reused_chunks == 1 and plan.evaluated == 1
+    inserted = psm(list(range(100, 141)), list(range(200, 260)))
+    plan = plan_reuse(old, inserted, contiguous=True)  # a typed token: nothing after it can be kept
+    assert plan.reused_chunks == 0 and plan.evaluated == len(inserted) - 41
+    evals = [op for op in plan.ops if isinstance(op, Evaluate)]
+    assert evals == [Evaluate(41, len(inserted))]

@@ -49,7 +49,7 @@ def test_embedded_model_chunk_reuse_matches_cold(embedded_backend, layout):
     prompts = _keystroke_prompts(embedded_backend, sep, sep + sep, sep, layout)
     chunks = _check_same_as_cold(embedded_backend, prompts)
     if layout == "psm":
-        assert chunks >= len(prompts) - 2  # the suffix was shifted, not evaluated again
+        assert chunks == 0  # shifted-chunk reuse is off by default: it is not exact (see LlamaCppBackend)
 
 
 @pytest.mark.parametrize("layout", ["psm", "spm"])

@@ -79,11 +79,14 @@ def _chunk_at(old: Sequence[int], new: Sequence[int], i: int, j_from: int, min_c
     return (best_j, best_n) if best_n >= min_chunk else (-1, 0)
 
 
-def plan_reuse(old: Sequence[int], new: Sequence[int], *, min_chunk: int = 4, can_shift: bool = True) -> Plan:
+def plan_reuse(old: Sequence[int], new: Sequence[int], *, min_chunk: int = 4, can_shift: bool = True,
+               contiguous: bool = False) -> Plan:
     """Operations that turn a cache holding `old` into one holding `new`, evaluating as little as we can find.
 
     Chunks are matched in order (old positions only move forward), so kept entries never cross each other;
     with `can_shift=False` (learned absolute positions, e.g. StarCoder) only the common prefix is kept.
+    `contiguous=True` keeps only chunks with no evaluated token before them (what llama.cpp's one-sequence
+    decode accepts: a batch must start right after the sequence's last cached position), as llama-server does.
     """
     keep = common_prefix(old, new)
     if keep == len(new) and keep > 0:
@@ -106,6 +109,8 @@ def plan_reuse(old: Sequence[int], new: Sequence[int], *, min_chunk: int = 4, ca
         if n:
             n = min(n, last - i)
         if n < min_chunk:
+            if contiguous:
+                break
             i += 1
             continue
         if pending < i:

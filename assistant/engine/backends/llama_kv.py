@@ -30,7 +30,7 @@ def prefill_with_reuse(llm: llama_cpp.Llama, prompt: Sequence[int], n_batch: int
                        min_chunk: int, cancel: Callable[[], bool] | None) -> tuple[Plan, bool]:
     """Bring the cache from the last evaluated tokens to `prompt`. Returns (the plan used, cancelled)."""
     old = llm._input_ids.tolist()
-    plan = plan_reuse(old, prompt, min_chunk=min_chunk, can_shift=shift)
+    plan = plan_reuse(old, prompt, min_chunk=min_chunk, can_shift=shift, contiguous=True)
     ctx = llm._ctx
     ctx.kv_cache_seq_rm(SEQ, len(old), -1)  # a cancelled prefill may have left entries past n_tokens
     first_eval = len(prompt)
