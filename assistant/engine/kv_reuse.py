@@ -17,8 +17,8 @@ After the plan the cache holds exactly `new` at positions 0..len(new)-1.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Evaluate:
     stop: int
 
 
-Op = Union[Keep, Drop, Shift, Evaluate]
+Op = Keep | Drop | Shift | Evaluate
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Plan:
 
 def common_prefix(old: Sequence[int], new: Sequence[int]) -> int:
     n = 0
-    for a, b in zip(old, new):
+    for a, b in zip(old, new, strict=False):
         if a != b:
             break
         n += 1

@@ -26,13 +26,13 @@ from ..backend import (
     ModelInfo,
     TokenLoopBackend,
 )
+from ..cpu import default_threads
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
 from ..logs import collect_llama_logs, route_llama_logs
-from ..cpu import default_threads
 from ..settings import ModelSettings
-from .llama_kv import can_shift, prefill_with_reuse
 from .llama_gpu import device_summary, gpu_warning, offload_diagnostics, read_offload
+from .llama_kv import can_shift, prefill_with_reuse
 
 
 def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:

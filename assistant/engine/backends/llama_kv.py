@@ -7,7 +7,8 @@ prompt so later `eval` calls (generation) append after it as usual.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..kv_reuse import Drop, Evaluate, Plan, Shift, plan_reuse
 
