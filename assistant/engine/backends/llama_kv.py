@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import llama_cpp
 
 SEQ = 0
+# llama.cpp reports a rope type even for these, but their positions are learned embeddings added to the input.
+LEARNED_POSITION_ARCHS = frozenset({"starcoder", "gpt2"})
 
 
 def can_shift(llm: llama_cpp.Llama) -> bool:
@@ -23,6 +25,8 @@ def can_shift(llm: llama_cpp.Llama) -> bool:
     baked into the keys) and only when llama.cpp's memory supports it for this model."""
     import llama_cpp
 
+    if llm.metadata.get("general.architecture") in LEARNED_POSITION_ARCHS:
+        return False
     rope = llama_cpp.llama_model_rope_type(llm._model.model)
     return rope != llama_cpp.LLAMA_ROPE_TYPE_NONE and bool(llama_cpp.llama_memory_can_shift(llm._ctx.memory))
 
