@@ -107,3 +107,19 @@ def test_multiline_private_key_replaced_whole():
         -----END OPENSSH PRIVATE KEY-----
         """)
     assert Redactor().redact(key) == "<SECRET_1>\n"
+
+
+def test_cli_redact_shows_what_would_be_sent_and_never_echoes_a_secret(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from starassist.cli import app
+
+    monkeypatch.setenv("STARASSIST_CONFIG_DIR", str(tmp_path / "config"))
+    result = CliRunner().invoke(app, ["redact", str(GOLDEN / "secrets.py"), "--allow", "10.20.30.40"])
+    assert result.exit_code == 0, result.output
+    expected = (GOLDEN / "secrets.py.expected").read_text().replace("<IP_ADDRESS_1>", "10.20.30.40")
+    assert result.stdout == expected
+    assert "secrets.py:3: AWS access key id -> <SECRET_1>" in result.stderr
+    assert "7 value(s) hidden" in result.stderr
+    for secret in ("AKIAIOSFODNN7EXAMPLE", "hunter2secret", "alice@example.com"):
+        assert secret not in result.output
