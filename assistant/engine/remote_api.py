@@ -129,8 +129,8 @@ def stream(
         except (ConnectionResetError, http.client.RemoteDisconnected):
             conn.close()
             if attempt == 2:
-                raise RemoteError(f"the server at {url} dropped the connection twice — check that it is running")
-        except (ConnectionRefusedError, socket.timeout, OSError) as exc:
+                raise RemoteError(f"the server at {url} dropped the connection twice — check that it is running") from None
+        except OSError as exc:  # refused, timed out, unknown host
             conn.close()
             raise RemoteError(f"cannot reach the server at {url} ({exc.__class__.__name__}) — is it running?") from None
     if response.status != 200:
