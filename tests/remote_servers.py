@@ -95,3 +95,47 @@ class ScriptedServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class LlamaCppServer:
+    """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1."""
+
+    def __init__(self, model: str, n_ctx: int = 2048) -> None:
+        import socket
+        import subprocess
+        import sys
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        import tempfile
+
+        # A file, not a pipe: llama.cpp logs enough at load to fill a pipe and block the server.
+        self.log = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+             "--port", str(self.port), "--n_ctx", str(n_ctx), "--model_alias", "embedded"],
+            stdout=subprocess.DEVNULL, stderr=self.log, text=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 60.0) -> LlamaCppServer:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"llama_cpp.server exited: {self.log.read()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError("llama_cpp.server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
