@@ -42,8 +42,9 @@ RULES: tuple[Rule, ...] = (
          r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret|api_?key|access_?key|auth_?token|token)[\w.\-]*"
          r"[\"']?\s*(?::=|=>|=|:)\s*[\"']([^\"'\s]{4,})[\"']", group=1),
     Rule("password assignment (unquoted)", "SECRET",
-         r"(?im)^\s*(?:export\s+)?[\w.\-]*(?:PASSWORD|PASSWD|SECRET|API_?KEY|TOKEN)[\w.\-]*\s*=\s*"
-         r"([^\s\"'#]{4,})\s*$", group=1),
+         r"(?m)^\s*(?:export\s+)?[A-Z0-9_.\-]*(?:PASSWORD|PASSWD|SECRET|API_?KEY|TOKEN)[\w.\-]*\s*=\s*"
+         # not a dotted name (`ERRORTOKEN = token.ERRORTOKEN` is code, not a secret)
+         r"(?![A-Za-z_]\w*(?:\.\w+)+\s*$)([^\s\"'#]{4,})\s*$", group=1),
     Rule("email address", "EMAIL", r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"),
     Rule("IPv4 address", "IP_ADDRESS",
          r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])"),
