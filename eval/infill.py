@@ -25,12 +25,12 @@ class InfillTask:
 
 
 def single_line_tasks(source_id: str, head: str, body: str, check: str = "") -> Iterator[InfillTask]:
-    """One task per non-blank line of `body`; the indentation stays in the prefix, as when a user has typed it."""
+    """One task per non-blank line of `body` that has some text before it; the indentation stays in the prefix, as when a user has typed it."""
     lines = body.splitlines(keepends=True)
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped:
-            continue
+        if not stripped or not (head + "".join(lines[:i])).strip():
+            continue  # blank, or nothing before the cursor (a left-to-right model would get an empty prompt)
         indent = line[: len(line) - len(line.lstrip())]
         end = line[len(line.rstrip("\r\n")) :]
         yield InfillTask(

@@ -10,6 +10,7 @@ from starassist.eval.infill import humaneval_tasks, run, score, single_line_task
 
 
 def test_single_line_tasks_mask_each_non_blank_line() -> None:
+    assert [t.task_id for t in single_line_tasks("g.py", "", "x = 1\ny = 2\n")] == ["g.py#L2"]  # L1: empty prefix
     tasks = list(single_line_tasks("f.py", "def f(x):\n", "    y = x + 1\n\n    return y\n"))
     assert [(t.task_id, t.prefix, t.middle, t.suffix) for t in tasks] == [
         ("f.py#L1", "def f(x):\n    ", "y = x + 1", "\n\n    return y\n"),
@@ -34,3 +35,21 @@ def test_infill_on_the_embedded_model_scores_both_pipelines(embedded_backend) ->
     assert summary["product"]["tasks"] == summary["raw"]["tasks"] == 4
     assert all(r.passed is not None for r in results)
     assert all("\n" not in r.completion for r in results)
+
+
+@pytest.mark.slow
+def test_eval_infill_corpus_cli(embedded_path, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from starassist.cli import app
+
+    (tmp_path / "a.py").write_text("def add(a, b):\n    return a + b\n")
+    result = CliRunner().invoke(app, ["eval", "infill", "--model", str(embedded_path), "--corpus", str(tmp_path),
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["product"]["tasks"] == 1 and "pass" not in summary["product"]
+    bad = CliRunner().invoke(app, ["eval", "infill", "--corpus", str(tmp_path / "nope")])
+    assert bad.exit_code == 1 and "is not a folder" in bad.output
