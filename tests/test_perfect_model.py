@@ -65,47 +65,53 @@ def test_left_to_right_postprocessing_sees_the_real_suffix(engine, document, ans
     assert complete(engine, document, answer) == expected
 
 
-def test_rest_of_line_on_real_code(engine):
-    """Cursor inside each line of a real third-party file (the stdlib's json decoder): the model returns the
-    rest of the line, then runs on through the rest of the file. Both must come back as the rest of the line."""
+def _damaged(engine, pick) -> tuple[int, int]:
+    """Over every line of a real third-party file (the stdlib's json decoder), `pick(line)` gives the span
+    (start, end) the model must fill, or None. The model returns it exactly, then a second time running on
+    through the rest of the file; both must come back as the span. Returns (damaged, cases)."""
     source = Path(json.decoder.__file__).read_text(encoding="utf-8")
     cases = damaged = 0
     offset = 0
     for line in source.split("\n"):
-        code = line.strip()
-        if len(code) > 8 and not code.startswith("#"):
-            cut = offset + len(line) - len(line.lstrip()) + len(code) // 2
-            end = offset + len(line)
+        span = pick(line)
+        if span:
+            cut, end = offset + span[0], offset + span[1]
             middle = source[cut:end]
             for answer in (middle, source[cut:]):
                 cases += 1
                 got = complete(engine, source[:cut] + "▌" + source[end:], answer)
                 damaged += got.rstrip() != middle.rstrip()
         offset += len(line) + 1
+    return damaged, cases
+
+
+def test_rest_of_line_on_real_code(engine):
+    """Cursor inside each line: the middle is the rest of the line."""
+
+    def pick(line: str) -> tuple[int, int] | None:
+        code = line.strip()
+        if len(code) <= 8 or code.startswith("#"):
+            return None
+        return len(line) - len(line.lstrip()) + len(code) // 2, len(line)
+
+    damaged, cases = _damaged(engine, pick)
     print(f"rest of line: {damaged}/{cases} damaged")
     assert cases > 100
     assert damaged / cases <= 0.01
 
 
 def test_span_before_closers_on_real_code(engine):
-    """Cursor inside a line that ends in closers (`)`, `]`, `}`, `:`): the model returns the span up to them,
-    then runs on through the rest of the file. The editor's closers stay after the cursor."""
-    source = Path(json.decoder.__file__).read_text(encoding="utf-8")
-    cases = damaged = 0
-    offset = 0
-    for line in source.split("\n"):
-        code = line.rstrip()
-        body = code.rstrip(")]}:,")
+    """Cursor inside a line that ends in closers (`)`, `]`, `}`, `:`): the middle is the span up to them; the
+    editor's closers stay after the cursor."""
+
+    def pick(line: str) -> tuple[int, int] | None:
+        body = line.rstrip().rstrip(")]}:,")
         indent = len(line) - len(line.lstrip())
-        if body != code and len(body) - indent > 8 and not line.lstrip().startswith("#"):
-            cut = offset + indent + (len(body) - indent) // 2
-            end = offset + len(body)
-            middle = source[cut:end]
-            for answer in (middle, source[cut:]):
-                cases += 1
-                got = complete(engine, source[:cut] + "▌" + source[end:], answer)
-                damaged += got.rstrip() != middle.rstrip()
-        offset += len(line) + 1
+        if body == line.rstrip() or len(body) - indent <= 8 or line.lstrip().startswith("#"):
+            return None
+        return indent + (len(body) - indent) // 2, len(body)
+
+    damaged, cases = _damaged(engine, pick)
     print(f"span before closers: {damaged}/{cases} damaged")
     assert cases > 40
     assert damaged / cases <= 0.01
