@@ -132,6 +132,7 @@ class LlamaCppBackend(TokenLoopBackend):
         except ImportError as exc:  # pragma: no cover - a dependency
             raise BadModelFileError(f"llama-cpp-python is not importable ({exc}) — reinstall starassist") from None
         n_ctx = min(train_ctx or settings.context_length, settings.context_length)
+        threads = default_threads(settings.threads)  # physical cores for 0 (llama-cpp-python would take cpu_count // 2)
         self._lock = threading.Lock()
         try:
             # verbose=True only stops llama-cpp-python from redirecting fds 1/2; its Python prints are captured
@@ -142,8 +143,8 @@ class LlamaCppBackend(TokenLoopBackend):
                     n_ctx=n_ctx,
                     n_batch=settings.batch_size,
                     n_ubatch=settings.batch_size,
-                    n_threads=default_threads(settings.threads),
-                    n_threads_batch=default_threads(settings.threads),
+                    n_threads=threads,
+                    n_threads_batch=threads,
                     n_gpu_layers=settings.gpu_layers,
                     seed=settings.seed,
                     logits_all=False,
