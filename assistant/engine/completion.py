@@ -16,6 +16,8 @@ from .settings import Settings
 _RESERVE = 32
 # Text after the cursor that post-processing sees (the suffix overlap, the following lines, the brackets).
 _AFTER_CHARS = 4000
+# Text before the cursor that post-processing sees (the indentation style), more than a small window holds.
+_BEFORE_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -151,12 +153,13 @@ class CompletionEngine:
         cs = self.settings.completion
         max_tokens = request.max_tokens or cs.max_tokens
         win = self.make_window(request, max_tokens)
-        # Post-processing needs the real text after the cursor even when the model is not shown it.
+        # Post-processing needs the real text around the cursor even where the model is not shown it.
         after = request.text[request.offset : request.offset + _AFTER_CHARS]
+        before = request.text[max(0, request.offset - max(_BEFORE_CHARS, len(win.prefix))) : request.offset]
         if request.multiline is not None:
             multiline = request.multiline
         elif cs.multiline == "auto":
-            multiline = decide_multiline(win.prefix, after)
+            multiline = decide_multiline(before, after)
         else:
             multiline = cs.multiline == "always"
         prompt = self.build(request, win)
@@ -174,7 +177,7 @@ class CompletionEngine:
             heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
-        text = postprocess(result.text, win.prefix, after, multiline=multiline)
+        text = postprocess(result.text, before, after, multiline=multiline)
         return Completion(
             text=text,
             raw=result.text,

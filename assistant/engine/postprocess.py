@@ -11,7 +11,10 @@ whitespace-only results become "". Line breaks follow the document's style (CRLF
 
 from __future__ import annotations
 
+import functools
+import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from .fim import all_special_token_texts
@@ -82,7 +85,8 @@ def trim_repeated_rest(text: str, suffix: str) -> str:
 
 
 def _width(line: str) -> int:
-    expanded = line.expandtabs(4)
+    # Tabs of 8 columns: right for GNU style (mixed tabs and spaces); any width works for tabs alone.
+    expanded = line.expandtabs(8)
     return len(expanded) - len(expanded.lstrip(" "))
 
 
@@ -141,8 +145,10 @@ def _is_structural(line: str) -> bool:
 def dedupe_leading_space(text: str, prefix: str) -> str:
     """The cursor already follows a space: a completion that starts with one would double it (`x =  42`)."""
     line = prefix.rsplit("\n", 1)[-1]
-    if line.strip() and line.endswith((" ", "\t")) and text[:1] in (" ", "\t"):
-        return text.lstrip(" \t")
+    # Only one blank against one: more whitespace on either side is alignment (`x = 1   # note`).
+    one_blank = line.strip() and line[-1:] in " \t" and line[-2:-1] not in " \t"
+    if one_blank and text[:1] in (" ", "\t") and text[1:2].strip():
+        return text[1:]
     return text
 
 
@@ -251,39 +257,58 @@ def drop_closers_the_rest_provides(text: str, prefix: str, suffix: str) -> str:
     return text
 
 
-def _indent_style(prefix: str) -> tuple[str, int]:
-    """("tab"|"space", unit width) of the document around the cursor; spaces of 4 when unknown."""
-    tabs = spaces = 0
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _lead_kind(lead: str) -> str:
+    if lead.startswith("\t"):
+        return "tab+space" if " " in lead else "tab"
+    return "space" if "\t" not in lead else "other"
+
+
+def _indent_style(prefix: str) -> tuple[str, int, set[str]]:
+    """How the document around the cursor indents: the commoner of "tab" and "space", spaces per level (4 when
+    unknown), and the kinds of leading whitespace its lines use ("tab", "space", "tab+space" for tabs then
+    alignment spaces, "other")."""
+    kinds: Counter[str] = Counter()
     widths: list[int] = []
     for line in prefix.split("\n")[-200:]:
-        if line.startswith("\t"):
-            tabs += 1
-        elif line.startswith(" ") and line.strip():
-            spaces += 1
-            widths.append(len(line) - len(line.lstrip(" ")))
-    if tabs > spaces:
-        return "tab", 1
-    unit = min((w for w in widths if w > 0), default=4)
-    return "space", unit if unit in (2, 3, 4, 8) else 4
+        code = line.lstrip(" \t")
+        lead = line[: len(line) - len(code)]
+        if not code or not lead or code.startswith("*"):  # a block comment's continuation (` * text`)
+            continue
+        kinds[_lead_kind(lead)] += 1
+        if _lead_kind(lead) == "space":
+            widths.append(len(lead))
+    unit = min(widths, default=4)
+    unit = unit if unit in (2, 3, 4, 8) else 4
+    style = "tab" if kinds["tab"] + kinds["tab+space"] > kinds["space"] else "space"
+    return style, unit, set(kinds)
 
 
 def match_indentation(text: str, prefix: str) -> str:
-    """Lines after the first use the document's indentation character (tabs or spaces)."""
-    style, unit = _indent_style(prefix)
+    """Lines after the first use the document's indentation: spaces become tabs in a tab-indented document
+    (also after the tabs of the current level: `\t    ` is `\t\t`), tabs become the document's unit of spaces in
+    a space-indented one. Only leading whitespace of a kind the document does not use is changed, so mixed
+    styles (GNU: 2-space steps and a tab for each 8 columns; tabs then alignment spaces) stay as they are."""
+    style, unit, seen = _indent_style(prefix)
     lines = text.split("\n")
-    out = lines[:1]
+    foreign = [i for i, x in enumerate(lines) if i and x.strip() and _lead(x) and _lead_kind(_lead(x)) not in seen]
+    if not foreign:
+        return text
     if style == "tab":
-        widths = [len(x) - len(x.lstrip(" ")) for x in lines[1:] if x.startswith(" ") and x.strip()]
-        step = min(widths, default=4) if widths else 4
-        step = step if step in (2, 3, 4, 8) else 4
-        for line in lines[1:]:
-            lead = len(line) - len(line.lstrip(" "))
-            out.append("\t" * (lead // step) + " " * (lead % step) + line[lead:] if lead else line)
+        # The completion's own step of spaces: 4 unless all its space runs are steps of 2 or 3.
+        step = functools.reduce(math.gcd, (_lead(lines[i]).count(" ") for i in foreign), 0)
+        step = step if step in (2, 3) else 4
+        for i in foreign:
+            lead, n = _lead(lines[i]), _lead(lines[i]).count(" ")
+            lines[i] = "\t" * (lead.count("\t") + n // step) + " " * (n % step) + lines[i][len(lead) :]
     else:
-        for line in lines[1:]:
-            lead = len(line) - len(line.lstrip("\t"))
-            out.append(" " * (unit * lead) + line[lead:] if lead else line)
-    return "\n".join(out)
+        for i in foreign:
+            lead = _lead(lines[i])
+            lines[i] = lead.replace("\t", " " * unit) + lines[i][len(lead) :]
+    return "\n".join(lines)
 
 
 def _eol(prefix: str, suffix: str) -> str:
@@ -301,9 +326,10 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
         text = text.split("\n", 1)[0]
     text = cut_repetition(text)
     if multiline:
+        # Indentation first: the block rules below compare widths in the document's own style.
+        text = match_indentation(text, prefix)
         text = stop_at_suffix_lines(text, suffix)
         text = stop_at_dedent(text, prefix)
-        text = match_indentation(text, prefix)
     text = trim_repeated_rest(text, suffix)
     text = drop_closers_the_rest_provides(text, prefix, suffix)
     text = balance_brackets(text, prefix, suffix)
