@@ -27,6 +27,8 @@ KINDS = ("rest of line", "span before a closer", "block body")
 ANSWERS = ("exact middle", "runs on past the middle")
 # Block bodies longer than this are not one completion.
 _MAX_BODY_LINES = 12
+# How far a model that does not stop runs on past the middle (until max_tokens: ~100 tokens of 3-4 characters).
+_RUN_ON = 1000
 
 
 class PerfectBackend:
@@ -200,7 +202,7 @@ def run(per_kind: int | None, seed: int = 11, keep_examples: int = 0) -> Result:
             for kind, cut, end in chosen:
                 middle = source[cut:end]
                 document = source[:cut] + "▌" + source[end:]
-                for answer, text in zip(ANSWERS, (middle, source[cut:]), strict=True):
+                for answer, text in zip(ANSWERS, (middle, source[cut : end + _RUN_ON]), strict=True):
                     for vocab in VOCABS:
                         key = (language, vocab, kind, answer)
                         got = complete(eng[vocab], document, text)

@@ -73,15 +73,36 @@ def trim_suffix_overlap(text: str, suffix: str, min_overlap: int = 6) -> str:
     return text
 
 
-def trim_repeated_rest(text: str, suffix: str) -> str:
+def trim_repeated_rest(text: str, prefix: str, suffix: str) -> str:
     """The whole rest of the line repeated at the end is a run-on at any length (`foo(a` + `rg1, b)` before
-    `, b)`). A rest of closers alone is left to balance_brackets."""
+    `, b)`). A rest of closers alone (`);`) goes only where it would close brackets a second time: the
+    completion may end with closers that are its own (`bar()` before `)`)."""
     rest = suffix.split("\n", 1)[0].strip()
-    if rest and any(ch not in _CLOSERS for ch in rest) and text.rstrip().endswith(rest):
-        head = text.rstrip()[: -len(rest)]
-        if head.strip():
-            return head
+    body = text.rstrip()
+    if not rest or not body.endswith(rest) or not body[: -len(rest)].strip():
+        return text
+    head = body[: -len(rest)]
+    if any(ch not in _CLOSERS for ch in rest):
+        return head
+    recent = "\n".join(prefix.split("\n")[-20:])
+    if _unmatched_closers(recent + head + rest) < _unmatched_closers(recent + body + rest):
+        return head
     return text
+
+
+def _unmatched_closers(code: str) -> int:
+    """Closers (outside string literals) that close nothing open, or close the wrong bracket."""
+    stack: list[str] = []
+    bad = 0
+    for _, ch in _Lexer().code(code):
+        if ch in _OPENERS:
+            stack.append(ch)
+        elif ch in _PAIRS:
+            if stack and stack[-1] == _PAIRS[ch]:
+                stack.pop()
+            else:
+                bad += 1
+    return bad
 
 
 def _width(line: str) -> int:
@@ -152,9 +173,10 @@ def dedupe_leading_space(text: str, prefix: str) -> str:
     return text
 
 
-def stop_at_dedent(text: str, prefix: str) -> str:
+def stop_at_dedent(text: str, prefix: str, suffix: str = "") -> str:
     """Stay inside the cursor's block: stop at a line indented less than the cursor's line, or, when the
-    cursor's line opened a block, at the first line back at its level that does not just close it."""
+    cursor's line opened a block, at the first line back at its level that does not just close it. That
+    closing line goes too when the editor already has it after the cursor (an auto-closed `}`)."""
     cursor_line = prefix.rsplit("\n", 1)[-1]
     lines = text.split("\n")
     full_first = cursor_line + lines[0]
@@ -173,7 +195,10 @@ def stop_at_dedent(text: str, prefix: str) -> str:
         elif opened and went_deeper and line.strip()[0] not in ")]}":
             return "\n".join(lines[:i]).rstrip()
         elif opened and went_deeper:
-            return "\n".join(lines[: i + 1])  # the line that closes the block ends the completion
+            # The line that closes the block ends the completion.
+            following = next((x for x in suffix.split("\n")[1:] if x.strip()), "")
+            closed_already = suffix.split("\n", 1)[0].strip() == "" and following.rstrip() == line.rstrip()
+            return "\n".join(lines[:i] if closed_already else lines[: i + 1]).rstrip()
     return text
 
 
@@ -329,8 +354,8 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
         # Indentation first: the block rules below compare widths in the document's own style.
         text = match_indentation(text, prefix)
         text = stop_at_suffix_lines(text, suffix)
-        text = stop_at_dedent(text, prefix)
-    text = trim_repeated_rest(text, suffix)
+        text = stop_at_dedent(text, prefix, suffix)
+    text = trim_repeated_rest(text, prefix, suffix)
     text = drop_closers_the_rest_provides(text, prefix, suffix)
     text = balance_brackets(text, prefix, suffix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
