@@ -144,13 +144,14 @@ def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
 
 def stop_at_suffix_lines(text: str, suffix: str) -> str:
     """Stop where the completion starts writing the line that already follows the cursor's line."""
-    following = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
+    following = [line.rstrip().expandtabs(8) for line in suffix.split("\n")[1:] if line.strip()]
     # A lone closer or `else:` also occurs inside a body the completion writes: not evidence of a repeat.
-    if not following or _is_structural(following[0]):
+    if not following or _is_structural(following[0].strip()):
         return text
     lines = text.split("\n")
     for i in range(1, len(lines)):
-        if lines[i].strip() and lines[i].strip() == following[0]:
+        # With its indentation: `break` at another depth is another statement.
+        if lines[i].strip() and lines[i].rstrip().expandtabs(8) == following[0]:
             return "\n".join(lines[:i]).rstrip()
     return text
 
@@ -166,11 +167,18 @@ def _is_structural(line: str) -> bool:
 def dedupe_leading_space(text: str, prefix: str) -> str:
     """The cursor already follows a space: a completion that starts with one would double it (`x =  42`)."""
     line = prefix.rsplit("\n", 1)[-1]
-    # Only one blank against one: more whitespace on either side is alignment (`x = 1   # note`).
-    one_blank = line.strip() and line[-1:] in " \t" and line[-2:-1] not in " \t"
-    if one_blank and text[:1] in (" ", "\t") and text[1:2].strip():
+    # One blank against one, after an operator or a keyword of code: more whitespace on either side is
+    # alignment (`x = 1   # note`); after other text a double space may be meant (`item!  That`, `T*  p`).
+    one_blank = line[-1:] in " \t" and line[-2:-1] not in " \t" and _scan(line)[1] is None
+    after_code = line[:-1].endswith(_SPACED_OPERATORS) or line[:-1].rsplit(None, 1)[-1:] in _SPACED_KEYWORDS
+    if one_blank and after_code and text[:1] in (" ", "\t") and text[1:2].strip():
         return text[1:]
     return text
+
+
+_SPACED_OPERATORS = tuple("=,([{:+-/<>%&|^?")
+_SPACED_KEYWORDS = [[w] for w in ("return", "yield", "await", "in", "is", "not", "and", "or", "if", "elif", "while",
+                                  "case", "const", "let", "var", "new", "typeof", "import", "from", "lambda")]
 
 
 def stop_at_dedent(text: str, prefix: str, suffix: str = "") -> str:
@@ -185,7 +193,8 @@ def stop_at_dedent(text: str, prefix: str, suffix: str = "") -> str:
     went_deeper = False
     for i in range(1, len(lines)):
         line = lines[i]
-        if not line.strip():
+        # Blank, or a preprocessor line (`#if`, `#endif` at column 0 inside a C function).
+        if not line.strip() or line.startswith("#") and line[1:2].isalpha():
             continue
         width = _width(line)
         if width < base:
@@ -292,13 +301,14 @@ def _lead_kind(lead: str) -> str:
     return "space" if "\t" not in lead else "other"
 
 
-def _indent_style(prefix: str) -> tuple[str, int, set[str]]:
+def _indent_style(prefix: str, suffix: str = "") -> tuple[str, int, set[str]]:
     """How the document around the cursor indents: the commoner of "tab" and "space", spaces per level (4 when
     unknown), and the kinds of leading whitespace its lines use ("tab", "space", "tab+space" for tabs then
     alignment spaces, "other")."""
     kinds: Counter[str] = Counter()
     widths: list[int] = []
-    for line in prefix.split("\n")[-200:]:
+    # The text after the cursor too: at the top of a file, nothing before the cursor is indented yet.
+    for line in prefix.split("\n")[-200:] + suffix.split("\n")[1:200]:
         code = line.lstrip(" \t")
         lead = line[: len(line) - len(code)]
         if not code or not lead or code.startswith("*"):  # a block comment's continuation (` * text`)
@@ -312,12 +322,12 @@ def _indent_style(prefix: str) -> tuple[str, int, set[str]]:
     return style, unit, set(kinds)
 
 
-def match_indentation(text: str, prefix: str) -> str:
+def match_indentation(text: str, prefix: str, suffix: str = "") -> str:
     """Lines after the first use the document's indentation: spaces become tabs in a tab-indented document
     (also after the tabs of the current level: `\t    ` is `\t\t`), tabs become the document's unit of spaces in
     a space-indented one. Only leading whitespace of a kind the document does not use is changed, so mixed
     styles (GNU: 2-space steps and a tab for each 8 columns; tabs then alignment spaces) stay as they are."""
-    style, unit, seen = _indent_style(prefix)
+    style, unit, seen = _indent_style(prefix, suffix)
     lines = text.split("\n")
     foreign = [i for i, x in enumerate(lines) if i and x.strip() and _lead(x) and _lead_kind(_lead(x)) not in seen]
     if not foreign:
@@ -352,7 +362,7 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
     text = cut_repetition(text)
     if multiline:
         # Indentation first: the block rules below compare widths in the document's own style.
-        text = match_indentation(text, prefix)
+        text = match_indentation(text, prefix, suffix)
         text = stop_at_suffix_lines(text, suffix)
         text = stop_at_dedent(text, prefix, suffix)
     text = trim_repeated_rest(text, prefix, suffix)
