@@ -27,13 +27,11 @@ def test_several_languages_and_every_case(result):
                 assert result.rate(vocab=vocab, kind=kind, answer=answer)[1] >= 30, (vocab, kind, answer)
 
 
-@pytest.mark.xfail(reason="issue 11: fixes in progress", strict=True)
 def test_exact_middle_never_damaged(result):
     damaged, cases = result.rate(answer="exact middle")
     assert damaged == 0, result.table()
 
 
-@pytest.mark.xfail(reason="issue 11: fixes in progress", strict=True)
 def test_at_most_one_percent_damaged_overall(result):
     damaged, cases = result.rate()
     assert damaged / cases <= 0.01, result.table()

@@ -212,15 +212,23 @@ def stop_at_dedent(text: str, prefix: str, suffix: str = "") -> str:
 
 
 class _Lexer:
-    """Characters of code outside string literals. Quotes end at a line break: a rough lexer that is right for
-    one line of any C-like or Python code."""
+    """Characters of code outside string literals and whole-line comments. Quotes end at a line break: a rough
+    lexer that is right for one line of any C-like or Python code."""
 
     def __init__(self, quote: str | None = None) -> None:
         self.quote = quote  # the string quote open at the current position
 
     def code(self, text: str) -> Iterator[tuple[int, str]]:
         escaped = False
+        comment = False
         for i, ch in enumerate(text):
+            if ch == "\n":
+                # A line that is a comment (`// (see`, `# note)`, ` * [from, to)`): its brackets are prose.
+                comment = text[i + 1 : i + 200].lstrip(" \t").startswith(_COMMENT_LINES)
+                if comment:
+                    self.quote = None
+            if comment:
+                continue
             if self.quote is not None:
                 if escaped:
                     escaped = False
@@ -232,6 +240,9 @@ class _Lexer:
                 self.quote = ch
             else:
                 yield i, ch
+
+
+_COMMENT_LINES = ("//", "# ", "#\t", "/*", "*/", "* ")  # not `#if`: its brackets count
 
 
 def _scan(text: str, quote: str | None = None) -> tuple[list[str], str | None]:
