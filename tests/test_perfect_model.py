@@ -60,3 +60,16 @@ def test_indent_style_seen_beyond_the_window():
         engine.settings.completion.context_tokens = 256
         document = gnu + spaces + "    {▌\n    }\n"
         assert complete((engine, backend), document, body) == body, vocab
+
+
+@pytest.mark.parametrize(
+    ("vocab", "answer", "expected"),
+    [
+        ("FIM", '"<|endoftext|>"', '"<|endoftext|>"'),  # inside a literal: code
+        ("FIM", "1<|endoftext|>\nx = 2", "1"),  # the model's own token as plain text: the middle ended
+        ("left-to-right", "1<|endoftext|>", "1<|endoftext|>"),  # not a token of this model
+    ],
+)
+def test_engine_cuts_at_the_loaded_models_special_tokens(vocab, answer, expected):
+    """The engine passes the model's own special-token texts to post-processing (issue 11, reproducer 7)."""
+    assert complete(engines()[vocab], "EOS = ▌\n", answer) == expected

@@ -47,7 +47,8 @@ def test_golden(path: Path) -> None:
     prefix, suffix = document.split(CURSOR)
     mode = options.get("multiline", "auto")
     multiline = decide_multiline(prefix, suffix) if mode == "auto" else mode == "true"
-    assert postprocess(raw, prefix, suffix, multiline=multiline) == expected
+    specials = options.get("specials", "").split()
+    assert postprocess(raw, prefix, suffix, multiline=multiline, specials=specials) == expected
 
 
 def test_golden_cases_exist() -> None:
@@ -73,4 +74,10 @@ def test_decide_multiline(prefix: str, suffix: str, multiline: bool) -> None:
 
 def test_never_special_tokens_anywhere() -> None:
     raw = "x + 1<fim_middle>y<file_sep>z"
-    assert postprocess(raw, "return ", "\n", multiline=False) == "x + 1"
+    specials = ["<fim_middle>", "<file_sep>"]
+    assert postprocess(raw, "return ", "\n", multiline=False, specials=specials) == "x + 1"
+
+
+def test_special_tokens_cut_only_the_models_own() -> None:
+    raw = "x + 1<|im_end|>y<file_sep>z"
+    assert postprocess(raw, "return ", "\n", multiline=False, specials=["<file_sep>"]) == "x + 1<|im_end|>y"

@@ -177,7 +177,7 @@ class CompletionEngine:
             heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
-        text = postprocess(result.text, before, after, multiline=multiline)
+        text = postprocess(result.text, before, after, multiline=multiline, specials=self._specials)
         return Completion(
             text=text,
             raw=result.text,

@@ -15,11 +15,8 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
-from .fim import all_special_token_texts
-
-_SPECIALS = sorted(all_special_token_texts(), key=len, reverse=True)
 _CLOSERS = set(")]}>\"'` ;,")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _OPENERS = set(_PAIRS.values())
@@ -48,14 +45,20 @@ def opens_block(line: str) -> bool:
     return stripped.endswith(_BLOCK_START) or stripped.rsplit(None, 1)[-1] in _BLOCK_WORDS
 
 
-def strip_special_tokens(text: str) -> str:
-    """Cut at the first special-token text: a model that writes one as plain text has left the middle."""
-    cut = len(text)
-    for tok in _SPECIALS:
-        i = text.find(tok)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
+def strip_special_tokens(text: str, specials: Collection[str], quote: str | None = None) -> str:
+    """Cut at the first text of one of the model's own special tokens outside a string literal: a model that
+    writes one as plain text has left the middle. Another format's token, or one inside a literal
+    (`EOS = "<|endoftext|>"`), is code. `quote`: the string literal open at the cursor."""
+    by_first: dict[str, list[str]] = {}
+    for tok in sorted(specials, key=len, reverse=True):
+        if tok:
+            by_first.setdefault(tok[0], []).append(tok)
+    if not by_first:
+        return text
+    for i, ch in _Lexer(quote, comments=False).code(text):
+        if any(text.startswith(tok, i) for tok in by_first.get(ch, ())):
+            return text[:i]
+    return text
 
 
 def trim_suffix_overlap(text: str, suffix: str, min_overlap: int = 6) -> str:
@@ -215,14 +218,15 @@ class _Lexer:
     """Characters of code outside string literals and whole-line comments. Quotes end at a line break: a rough
     lexer that is right for one line of any C-like or Python code."""
 
-    def __init__(self, quote: str | None = None) -> None:
+    def __init__(self, quote: str | None = None, *, comments: bool = True) -> None:
         self.quote = quote  # the string quote open at the current position
+        self.comments = comments  # skip whole-line comments
 
     def code(self, text: str) -> Iterator[tuple[int, str]]:
         escaped = False
         comment = False
         for i, ch in enumerate(text):
-            if ch == "\n":
+            if ch == "\n" and self.comments:
                 # A line that is a comment (`// (see`, `# note)`, ` * [from, to)`): its brackets are prose.
                 comment = text[i + 1 : i + 200].lstrip(" \t").startswith(_COMMENT_LINES)
                 if comment:
@@ -362,10 +366,12 @@ def _eol(prefix: str, suffix: str) -> str:
     return "\r\n" if "\r\n" in near else "\n"
 
 
-def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
+def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool, specials: Collection[str] = ()) -> str:
+    """`specials`: the loaded model's special-token texts (where a completion that writes one is cut)."""
     eol = _eol(prefix, suffix)
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
-    text = strip_special_tokens(raw).replace("\r\n", "\n")
+    quote = _scan(prefix.rsplit("\n", 1)[-1])[1]
+    text = strip_special_tokens(raw, specials, quote).replace("\r\n", "\n")
     text = stop_at_fence(text, prefix)
     text = dedupe_leading_space(text, prefix)
     if not multiline:
