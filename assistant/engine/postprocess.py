@@ -87,8 +87,10 @@ def trim_repeated_rest(text: str, prefix: str, suffix: str) -> str:
     head = body[: -len(rest)]
     if any(ch not in _CLOSERS for ch in rest):
         return head
+    # With the lines that follow: a statement spanning lines is closed there (`or (isinstance(t, str)` + `)`).
     recent = "\n".join(prefix.split("\n")[-20:])
-    if _unmatched_closers(recent + head + rest) < _unmatched_closers(recent + body + rest):
+    after = "\n".join(suffix.split("\n")[:20])
+    if _unmatched_closers(recent + head + after) < _unmatched_closers(recent + body + after):
         return head
     return text
 
