@@ -27,6 +27,9 @@ class CompletionRequest:
     other_files: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (path, snippet), most relevant first
     multiline: bool | None = None  # None: decide from the cursor context
     max_tokens: int | None = None
+    # Sampling overrides for this request (the evaluation draws n samples, each with its own seed).
+    temperature: float | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -165,12 +168,12 @@ class CompletionEngine:
             prompt, heal_text = self.heal(prompt, win.prefix)
         params = GenerationParams(
             max_tokens=max_tokens,
-            temperature=cs.temperature,
+            temperature=cs.temperature if request.temperature is None else request.temperature,
             top_p=cs.top_p,
             stop_ids=self._stop_ids,
             # Single-line completions stop at the first line break the model emits after some text.
             stop_strings=() if multiline else ("\n",),
-            seed=self.settings.model.seed,
+            seed=self.settings.model.seed if request.seed is None else request.seed,
             heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)

@@ -291,24 +291,50 @@ def _eol(prefix: str, suffix: str) -> str:
     return "\r\n" if "\r\n" in near else "\n"
 
 
-def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
+# The rules in the order they run, by name: `postprocess(..., skip={...})` turns some off (the evaluation's
+# ablation measures what each one costs or gains).
+RULES = (
+    "special_tokens", "fence", "leading_space", "first_line", "repetition", "suffix_lines", "dedent",
+    "indentation", "repeated_rest", "rest_closers", "brackets", "trailing_space", "suffix_overlap",
+)
+
+
+def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool, skip: frozenset[str] = frozenset()) -> str:
+    unknown = skip - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown post-processing rule(s) {sorted(unknown)}; rules: {', '.join(RULES)}")
+
+    def on(rule: str) -> bool:
+        return rule not in skip
+
     eol = _eol(prefix, suffix)
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
-    text = strip_special_tokens(raw).replace("\r\n", "\n")
-    text = stop_at_fence(text, prefix)
-    text = dedupe_leading_space(text, prefix)
-    if not multiline:
+    text = (strip_special_tokens(raw) if on("special_tokens") else raw).replace("\r\n", "\n")
+    if on("fence"):
+        text = stop_at_fence(text, prefix)
+    if on("leading_space"):
+        text = dedupe_leading_space(text, prefix)
+    if not multiline and on("first_line"):
         text = text.split("\n", 1)[0]
-    text = cut_repetition(text)
+    if on("repetition"):
+        text = cut_repetition(text)
     if multiline:
-        text = stop_at_suffix_lines(text, suffix)
-        text = stop_at_dedent(text, prefix)
-        text = match_indentation(text, prefix)
-    text = trim_repeated_rest(text, suffix)
-    text = drop_closers_the_rest_provides(text, prefix, suffix)
-    text = balance_brackets(text, prefix, suffix)
-    text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
-    text = trim_suffix_overlap(text, suffix)
+        if on("suffix_lines"):
+            text = stop_at_suffix_lines(text, suffix)
+        if on("dedent"):
+            text = stop_at_dedent(text, prefix)
+        if on("indentation"):
+            text = match_indentation(text, prefix)
+    if on("repeated_rest"):
+        text = trim_repeated_rest(text, suffix)
+    if on("rest_closers"):
+        text = drop_closers_the_rest_provides(text, prefix, suffix)
+    if on("brackets"):
+        text = balance_brackets(text, prefix, suffix)
+    if on("trailing_space"):
+        text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+    if on("suffix_overlap"):
+        text = trim_suffix_overlap(text, suffix)
     if not text.strip():
         return ""
     return text.replace("\n", eol) if eol != "\n" else text
