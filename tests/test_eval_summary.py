@@ -82,3 +82,14 @@ def test_compare_rows_and_png(tmp_path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width >= 600 and height >= 200
+    from typer.testing import CliRunner
+
+    from starassist.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--compare", str(tmp_path / "q8"), str(tmp_path / "q4"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["plot"] == str(tmp_path / "q4" / "compare.png") and (tmp_path / "q4" / "compare.png").is_file()
+    assert [r["category"] for r in report["rows"]] == ["humaneval product", "humaneval raw"]
+    missing = CliRunner().invoke(app, ["eval", "--compare", str(tmp_path / "q8"), str(tmp_path / "none")])
+    assert missing.exit_code == 1 and "holds no evaluation results" in missing.output
