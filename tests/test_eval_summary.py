@@ -43,20 +43,19 @@ def test_ablation_rescores_the_products_own_output() -> None:
     first, third = list(tasks("humaneval", humaneval_sources()[:3]))[::2]
     # A chat model's fence at the body's indentation: only the fence rule ends the code there.
     fenced = _product(third, third.middle.rstrip("\n") + "\n    ```\n    This returns the fraction.\n")
-    # The canonical body of HumanEval/0: a loop, then `return False` at the loop's level.
-    canonical = _product(first, first.middle)
+    # HumanEval/0's body, then a call at the top level: only the dedent rule ends the body there.
+    canonical = _product(first, first.middle + "\n\nprint(has_close_elements())\n")
     executor = Executor()
     for result, task in ((fenced, third), (canonical, first)):
         result.passed = score(task, result.completion, executor)["passed"]
         ablate(task, result, ("fence", "dedent"), executor)
     assert fenced.passed and fenced.ablation["fence"]["passed"] is False
     assert "```" in fenced.ablation["fence"]["completion"] and fenced.ablation["dedent"]["passed"]
-    # The dedent rule takes a statement after a block for the end of the cursor's block (a cost the
-    # evaluation's ablation shows).
-    assert canonical.passed is False and canonical.ablation["dedent"]["passed"] is True
+    assert canonical.passed and canonical.ablation["dedent"]["passed"] is False
+    assert canonical.ablation["fence"]["passed"]
     summary = summarize([fenced, canonical])["ablation"]
     assert list(summary) == ["fence", "dedent"]  # in the order the rules run
-    assert summary["fence"]["delta pass@1"] == -0.5 and summary["dedent"]["delta pass@1"] == 0.5
+    assert summary["fence"]["delta pass@1"] == summary["dedent"]["delta pass@1"] == -0.5
 
 
 def _report(kind: str, rates: dict[str, float]) -> dict:

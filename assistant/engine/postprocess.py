@@ -148,12 +148,15 @@ def dedupe_leading_space(text: str, prefix: str) -> str:
 
 def stop_at_dedent(text: str, prefix: str) -> str:
     """Stay inside the cursor's block: stop at a line indented less than the cursor's line, or, when the
-    cursor's line opened a block, at the first line back at its level that does not just close it."""
+    cursor's line (with text typed on it) opened a block, at the first line back at its level that does not
+    just close it."""
     cursor_line = prefix.rsplit("\n", 1)[-1]
     lines = text.split("\n")
     full_first = cursor_line + lines[0]
     base = _width(full_first) if full_first.strip() else _width(cursor_line)
-    opened = bool(full_first.strip()) and opens_block(full_first)
+    # Only a block the user's line opens ends the completion at its level: from a blank line the completion
+    # writes statements, and a loop it opens itself may be followed by more of them (`return` after a `for`).
+    opened = bool(cursor_line.strip()) and opens_block(full_first)
     went_deeper = False
     for i in range(1, len(lines)):
         line = lines[i]
