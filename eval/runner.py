@@ -92,16 +92,33 @@ def score(task: Task, completion: str, executor: Executor) -> dict:
     return out
 
 
+def _postprocess_again(task: Task, result: Result, skip: frozenset[str] = frozenset()) -> str:
+    """The product's post-processing of its cached model output, as `CompletionEngine.complete` ran it."""
+    prefix = task.prefix[len(task.prefix) - result.prefix_chars :] if result.prefix_chars else ""
+    return postprocess(result.raw, prefix, task.suffix[:_AFTER_CHARS], multiline=result.multiline, skip=skip)
+
+
+def rescore(task: Task, result: Result, executor: Executor) -> bool:
+    """Post-process a cached product result again with the current rules (generation does not depend on them,
+    so this is what a new run would give); True when its completion changed."""
+    text = _postprocess_again(task, result)
+    if text == result.completion:
+        return False
+    scored = score(task, text, executor)
+    result.completion, result.ablation = text, {}
+    for name, value in scored.items():
+        setattr(result, name, value)
+    return True
+
+
 def ablate(task: Task, result: Result, rules: Iterable[str], executor: Executor) -> None:
     """Add to `result.ablation` the product's score with each of `rules` turned off (the same model output
     post-processed again)."""
-    prefix = task.prefix[len(task.prefix) - result.prefix_chars :] if result.prefix_chars else ""
-    after = task.suffix[:_AFTER_CHARS]
     for rule in rules:
         if rule in result.ablation:
             continue
         skip = frozenset(RULES) if rule == "all" else frozenset({rule})
-        text = postprocess(result.raw, prefix, after, multiline=result.multiline, skip=skip)
+        text = _postprocess_again(task, result, skip)
         scored = score(task, text, executor)
         result.ablation[rule] = {"completion": text, "passed": scored["passed"], "exact": scored["exact"],
                                  "similarity": scored["similarity"]}
@@ -154,6 +171,7 @@ def run(
     samples: int = 1,
     out: Path | None = None,
     ablate_rules: tuple[str, ...] = (),
+    rescore_cached: bool = False,
     limits: Limits | None = None,
     on_result: Callable[[Result], None] | None = None,
 ) -> list[Result]:
@@ -171,6 +189,8 @@ def run(
                     result = Result(task.task_id, task.kind, pipeline, sample, made.completion,
                                     raw=made.raw, prefix_chars=made.prefix_chars, multiline=made.multiline,
                                     **scored)
+                    cache.store(result)
+                elif pipeline == "product" and rescore_cached and rescore(task, result, executor):
                     cache.store(result)
                 if pipeline == "product" and any(r not in result.ablation for r in ablate_rules):
                     ablate(task, result, ablate_rules, executor)

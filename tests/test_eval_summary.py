@@ -92,3 +92,14 @@ def test_compare_rows_and_png(tmp_path) -> None:
     assert [r["category"] for r in report["rows"]] == ["humaneval product", "humaneval raw"]
     missing = CliRunner().invoke(app, ["eval", "--compare", str(tmp_path / "q8"), str(tmp_path / "none")])
     assert missing.exit_code == 1 and "holds no evaluation results" in missing.output
+
+
+def test_rescore_post_processes_a_cached_result_again() -> None:
+    from starassist.eval.runner import rescore
+
+    task = next(tasks("humaneval", humaneval_sources()))
+    stale = Result(task.task_id, "humaneval", "product", 0, "    pass", False, None, None, "failed", raw=task.middle,
+                   prefix_chars=len(task.prefix), multiline=True, ablation={"fence": {"passed": False}})
+    assert rescore(task, stale, Executor())
+    assert stale.completion == task.middle.rstrip() and stale.passed and stale.ablation == {}
+    assert not rescore(task, stale, Executor())  # already current

@@ -38,6 +38,8 @@ def eval_(
                                                "the same settings resumes from it."),
     ablate: list[str] = typer.Option([], help="Also score the product with this post-processing rule off "
                                               "(repeatable; `all`: each rule in turn, and all of them)."),
+    rescore: bool = typer.Option(False, help="Post-process cached product outputs again with the current rules "
+                                             "(after a post-processing change; no new generation)."),
     threads: int | None = typer.Option(None, help="llama.cpp threads (on a busy machine 1 is often fastest)."),
     compare: tuple[Path, Path] | None = typer.Option(None, help="Compare two --out folders instead of running."),
     plot: Path | None = typer.Option(None, help="--compare: where to write the PNG [RUN_B/compare.png]."),
@@ -65,7 +67,7 @@ def eval_(
         chosen = list(itertools.islice(T.tasks(k, sources, seed=seed, prompted=prompted,
                                                       per_source=per_source), limit))
         reports[k] = _run_kind(engine, k, chosen, corpus, max_tokens, samples, temperature, seed, prompted, out,
-                               rules, as_json)
+                               rules, rescore, as_json)
     if as_json:
         typer.echo(json.dumps({"model": engine.backend.info.name, "format": engine.format.name, "runs": reports},
                               indent=2))
@@ -102,7 +104,7 @@ def _rules(ablate: list[str]) -> tuple[str, ...]:
 
 
 def _run_kind(engine, kind, chosen, corpus, max_tokens, samples, temperature, seed, prompted, out, rules,
-              as_json) -> dict:
+              rescore, as_json) -> dict:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -137,7 +139,8 @@ def _run_kind(engine, kind, chosen, corpus, max_tokens, samples, temperature, se
             good[r.pipeline] += bool(r.passed if r.passed is not None else r.exact)
             progress.update(bar, advance=1, score=scoreline())
 
-        results = run(engine, chosen, config, samples=samples, out=out, ablate_rules=rules, on_result=on_result)
+        results = run(engine, chosen, config, samples=samples, out=out, ablate_rules=rules,
+                      rescore_cached=rescore, on_result=on_result)
     # CPU seconds next to wall seconds: on a shared machine the wall time says more about the neighbours.
     report = {**config.key(), "samples": samples, "seconds": round(time.perf_counter() - start, 1),
               "cpu_seconds": round(_cpu_seconds() - cpu, 1), "summary": summarize(results)}
