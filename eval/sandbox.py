@@ -15,11 +15,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-# Prepended to the program: Python-level guards that rlimits cannot express. Writing outside the temporary
-# directory is refused by an audit hook on `open` (and os calls that create or remove paths).
+# Prepended to the program: Python-level guards that rlimits cannot express (and RLIMIT_NPROC does not bind
+# root). Writing outside the temporary directory is refused by an audit hook on `open` (and os calls that
+# create, remove or change paths); ctypes is refused, since libc's own fork and open would bypass the hook.
 _GUARD = r'''
 import os as _os, sys as _sys, socket as _socket
 _ROOT = _os.path.realpath(_os.getcwd())
+_NATIVE_PROCESS = ("_posixsubprocess", "_posixshmem", "_multiprocessing")
 def _inside(p):
     try:
         return _os.path.realpath(_os.fsdecode(p)).startswith(_ROOT + _os.sep)
@@ -37,8 +39,16 @@ def _hook(event, args):
             raise PermissionError("sandbox: changing files outside the sandbox directory")
     elif event in ("socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo"):
         raise PermissionError("sandbox: no network")
-    elif event in ("os.system", "subprocess.Popen", "os.fork", "os.exec", "os.posix_spawn", "os.spawn"):
+    elif event in ("os.system", "subprocess.Popen", "os.fork", "os.forkpty", "os.exec", "os.posix_spawn",
+                   "os.spawn") or (event == "import" and args and args[0] in _NATIVE_PROCESS):
         raise PermissionError("sandbox: no new processes")
+    elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+        raise PermissionError("sandbox: no signals to other processes")
+    elif event in ("os.chmod", "os.chown", "os.utime", "os.truncate") and args and not _inside(args[0]):
+        raise PermissionError("sandbox: changing files outside the sandbox directory")
+    elif event.startswith("ctypes.") or (event == "import" and args and args[0] in ("ctypes", "_ctypes")):
+        # Native calls would go around every check above (libc's fork and open).
+        raise PermissionError("sandbox: no native code")
 _sys.addaudithook(_hook)
 del _hook
 '''

@@ -7,6 +7,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from starassist.eval.sandbox import Limits, run_program
 
 
@@ -21,6 +23,31 @@ def test_writing_a_file_in_the_home_directory_is_refused() -> None:
     assert not target.exists()
     out = run_program(f"open({str(target)!r}, 'w').write('x')\n")
     assert out.status == "failed" and "outside the sandbox" in out.detail
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("how", [
+    "import os\nos.close(os.open({target!r}, os.O_WRONLY | os.O_CREAT))\n",
+    "import pathlib\npathlib.Path({target!r}).write_text('x')\n",
+    "import shutil\nshutil.copyfile(__file__, {target!r})\n",
+    "import ctypes\nctypes.CDLL(None).creat({target!r}.encode(), 0o644)\n",  # libc's own open
+])
+def test_every_way_of_writing_into_the_home_directory_is_refused(how: str) -> None:
+    target = Path.home() / "starassist-sandbox-escape.txt"
+    assert not target.exists()
+    out = run_program(how.format(target=str(target)))
+    assert out.status == "failed" and "sandbox:" in out.detail, out.detail
+    assert not target.exists()
+
+
+def test_a_hostile_humaneval_completion_fails_without_touching_the_machine() -> None:
+    from starassist.eval.runner import Executor, score
+    from starassist.eval.tasks import humaneval_sources, tasks
+
+    target = Path.home() / "starassist-sandbox-escape.txt"
+    task = next(tasks("humaneval", humaneval_sources()[:1]))
+    hostile = f"    open({str(target)!r}, 'w').write('x')\n    return False\n"
+    assert score(task, hostile, Executor())["status"] == "failed"
     assert not target.exists()
 
 
@@ -50,8 +77,16 @@ def test_opening_a_socket_is_refused() -> None:
 def test_forking_is_refused() -> None:
     out = run_program("import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\n")
     assert out.status == "failed" and "no new processes" in out.detail
-    out = run_program("import subprocess\nsubprocess.run(['true'])\n")
-    assert out.status == "failed"
+    for program in ("import subprocess\nsubprocess.run(['true'])\n", "import os\nos.system('true')\n",
+                    "import multiprocessing\nmultiprocessing.Process(target=print).start()\n",
+                    "import ctypes\nassert ctypes.CDLL(None).fork() >= 0\n"):  # libc's fork skips os.fork's check
+        out = run_program(program)
+        assert out.status == "failed" and "sandbox: no" in out.detail, (program, out.detail)
+
+
+def test_signalling_other_processes_is_refused() -> None:
+    out = run_program("import os\nos.kill(os.getppid(), 9)\n")
+    assert out.status == "failed" and "no signals to other processes" in out.detail
 
 
 def test_sleeping_forever_is_stopped_by_the_timeout() -> None:
@@ -59,6 +94,11 @@ def test_sleeping_forever_is_stopped_by_the_timeout() -> None:
     out = run_program("import time\nwhile True:\n    time.sleep(1)\n", Limits(timeout_s=1.0))
     assert out.status == "timeout"
     assert time.monotonic() - start < 5
+    # Ignoring SIGTERM does not help: the whole process group gets SIGKILL.
+    start = time.monotonic()
+    out = run_program("import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(3600)\n",
+                      Limits(timeout_s=1.0))
+    assert out.status == "timeout" and time.monotonic() - start < 5
 
 
 def test_spinning_the_cpu_is_stopped_and_memory_is_capped() -> None:

@@ -81,3 +81,17 @@ def test_never_special_tokens_anywhere() -> None:
 def test_special_tokens_cut_only_the_models_own() -> None:
     raw = "x + 1<|im_end|>y<file_sep>z"
     assert postprocess(raw, "return ", "\n", multiline=False, specials=["<file_sep>"]) == "x + 1<|im_end|>y"
+
+
+def test_each_rule_can_be_turned_off() -> None:
+    from starassist.engine.postprocess import RULES
+
+    raw = "total = 0  \nfor x in xs:\n    total += x\n```\nThat sums the list."
+    assert postprocess(raw, "", "\n", multiline=False) == "total = 0"
+    assert postprocess(raw, "", "\n", multiline=False, skip=frozenset({"first_line"})).endswith("total += x")
+    assert postprocess(raw, "", "\n", multiline=True) == "total = 0\nfor x in xs:\n    total += x"
+    assert postprocess(raw, "", "\n", multiline=True, skip=frozenset({"fence"})).endswith("That sums the list.")
+    assert postprocess(raw, "", "\n", multiline=False, skip=frozenset({"trailing_space"})) == "total = 0  "
+    assert postprocess(raw, "", "\n", multiline=True, skip=frozenset(RULES)) == raw
+    with pytest.raises(ValueError, match="unknown post-processing rule"):
+        postprocess(raw, "", "\n", multiline=True, skip=frozenset({"healing"}))

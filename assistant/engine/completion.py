@@ -29,6 +29,9 @@ class CompletionRequest:
     other_files: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (path, snippet), most relevant first
     multiline: bool | None = None  # None: decide from the cursor context
     max_tokens: int | None = None
+    # Sampling overrides for this request (the evaluation draws n samples, each with its own seed).
+    temperature: float | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Completion:
     multiline: bool
     window: Window
     prompt: list[int] = field(default_factory=list)  # the token ids the model was given (after healing)
+    before_chars: int = 0  # how much text before the cursor post-processing saw
 
 
 class CompletionEngine:
@@ -56,6 +60,7 @@ class CompletionEngine:
         info = backend.info
         specials = info.special_tokens
         self._specials = specials
+        self.specials: tuple[str, ...] = tuple(specials)  # their texts, where post-processing cuts a completion
         # Completion never returns special tokens: any control token ends it.
         self._stop_ids = frozenset(specials.values()) | info.eog_ids
         self._bos = [info.bos_id] if info.add_bos and info.bos_id is not None else []
@@ -168,16 +173,16 @@ class CompletionEngine:
             prompt, heal_text = self.heal(prompt, win.prefix)
         params = GenerationParams(
             max_tokens=max_tokens,
-            temperature=cs.temperature,
+            temperature=cs.temperature if request.temperature is None else request.temperature,
             top_p=cs.top_p,
             stop_ids=self._stop_ids,
             # Single-line completions stop at the first line break the model emits after some text.
             stop_strings=() if multiline else ("\n",),
-            seed=self.settings.model.seed,
+            seed=self.settings.model.seed if request.seed is None else request.seed,
             heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
-        text = postprocess(result.text, before, after, multiline=multiline, specials=self._specials)
+        text = postprocess(result.text, before, after, multiline=multiline, specials=self.specials)
         return Completion(
             text=text,
             raw=result.text,
@@ -189,4 +194,5 @@ class CompletionEngine:
             multiline=multiline,
             window=win,
             prompt=prompt,
+            before_chars=len(before),
         )

@@ -188,13 +188,16 @@ _SPACED_KEYWORDS = [[w] for w in ("return", "yield", "await", "in", "is", "not",
 
 def stop_at_dedent(text: str, prefix: str, suffix: str = "") -> str:
     """Stay inside the cursor's block: stop at a line indented less than the cursor's line, or, when the
-    cursor's line opened a block, at the first line back at its level that does not just close it. That
-    closing line goes too when the editor already has it after the cursor (an auto-closed `}`)."""
+    cursor's line (with text typed on it) opened a block, at the first line back at its level that does not
+    just close it. That closing line goes too when the editor already has it after the cursor (an auto-closed
+    `}`)."""
     cursor_line = prefix.rsplit("\n", 1)[-1]
     lines = text.split("\n")
     full_first = cursor_line + lines[0]
     base = _width(full_first) if full_first.strip() else _width(cursor_line)
-    opened = bool(full_first.strip()) and opens_block(full_first)
+    # Only a block the user's line opens ends the completion at its level: from a blank line the completion
+    # writes statements, and a loop it opens itself may be followed by more of them (`return` after a `for`).
+    opened = bool(cursor_line.strip()) and opens_block(full_first)
     went_deeper = False
     for i in range(1, len(lines)):
         line = lines[i]
@@ -368,27 +371,59 @@ def _eol(prefix: str, suffix: str) -> str:
     return "\r\n" if "\r\n" in near else "\n"
 
 
-def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool, specials: Collection[str] = ()) -> str:
+# The rules in the order they run, by name: `postprocess(..., skip={...})` turns some off (the evaluation's
+# ablation measures what each one costs or gains).
+RULES = (
+    "special_tokens", "fence", "leading_space", "first_line", "repetition", "indentation", "suffix_lines",
+    "dedent", "repeated_rest", "rest_closers", "brackets", "trailing_space", "suffix_overlap",
+)
+
+
+def postprocess(
+    raw: str, prefix: str, suffix: str, *, multiline: bool, specials: Collection[str] = (),
+    skip: frozenset[str] = frozenset(),
+) -> str:
     """`specials`: the loaded model's special-token texts (where a completion that writes one is cut)."""
+    unknown = skip - set(RULES)
+    if unknown:
+        raise ValueError(f"unknown post-processing rule(s) {sorted(unknown)}; rules: {', '.join(RULES)}")
+
+    def on(rule: str) -> bool:
+        return rule not in skip
+
     eol = _eol(prefix, suffix)
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
-    quote = _scan(prefix.rsplit("\n", 1)[-1])[1]
-    text = strip_special_tokens(raw, specials, quote).replace("\r\n", "\n")
-    text = stop_at_fence(text, prefix)
-    text = dedupe_leading_space(text, prefix)
-    if not multiline:
+    text = raw
+    if on("special_tokens"):
+        quote = _scan(prefix.rsplit("\n", 1)[-1])[1]
+        text = strip_special_tokens(raw, specials, quote)
+    text = text.replace("\r\n", "\n")
+    if on("fence"):
+        text = stop_at_fence(text, prefix)
+    if on("leading_space"):
+        text = dedupe_leading_space(text, prefix)
+    if not multiline and on("first_line"):
         text = text.split("\n", 1)[0]
-    text = cut_repetition(text)
+    if on("repetition"):
+        text = cut_repetition(text)
     if multiline:
         # Indentation first: the block rules below compare widths in the document's own style.
-        text = match_indentation(text, prefix, suffix)
-        text = stop_at_suffix_lines(text, suffix)
-        text = stop_at_dedent(text, prefix, suffix)
-    text = trim_repeated_rest(text, prefix, suffix)
-    text = drop_closers_the_rest_provides(text, prefix, suffix)
-    text = balance_brackets(text, prefix, suffix)
-    text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
-    text = trim_suffix_overlap(text, suffix)
+        if on("indentation"):
+            text = match_indentation(text, prefix, suffix)
+        if on("suffix_lines"):
+            text = stop_at_suffix_lines(text, suffix)
+        if on("dedent"):
+            text = stop_at_dedent(text, prefix, suffix)
+    if on("repeated_rest"):
+        text = trim_repeated_rest(text, prefix, suffix)
+    if on("rest_closers"):
+        text = drop_closers_the_rest_provides(text, prefix, suffix)
+    if on("brackets"):
+        text = balance_brackets(text, prefix, suffix)
+    if on("trailing_space"):
+        text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+    if on("suffix_overlap"):
+        text = trim_suffix_overlap(text, suffix)
     if not text.strip():
         return ""
     return text.replace("\n", eol) if eol != "\n" else text
