@@ -85,8 +85,7 @@ class Session:
         self.model_calls = 0  # engine.complete calls (an invoked request may make several)
         self.generations_finished = 0  # completion jobs that ran to the end (not superseded or cancelled)
         self._loaded_model_settings: Any = None
-        self._loads = 0  # load() calls; only the latest one's result counts
-        self._load_job: Any = None
+        self._loads = 0  # load() calls; only the latest one's engine is served
         self._live: CompletionEngine | None = None  # the loaded engine, touched on the worker thread only
 
     # -- settings --------------------------------------------------------------------------------------------
@@ -113,19 +112,19 @@ class Session:
 
     async def load(self) -> str | None:
         """Load (or reload) the model on the worker thread. Returns an error message, or None when loaded or
-        when a newer load() replaced this one (that one reports)."""
+        when a newer load() replaced this one (that one sets the engine)."""
         settings = self.settings
         self._loads += 1
         serial = self._loads
-        if self._load_job is not None:
-            self._load_job.cancel()  # an older load still queued is skipped; one running is closed when done
 
         def work(cancel: Callable[[], bool]) -> CompletionEngine | None:
-            self._retire()  # the engine in use, or the one an older load just made
+            self._retire()  # the engine in use, or the one an older load made
             if cancel():
                 return None
+            # An older load still runs (each selection's error is reported), but the engine of one that a
+            # newer load replaced meanwhile is closed at once, never served.
             engine = self._load_engine(settings)
-            if cancel():  # a newer load (or exit) came while this one ran: never serve with it
+            if cancel() or serial != self._loads:
                 engine.backend.close()
                 return None
             self._live = engine
@@ -134,15 +133,14 @@ class Session:
         self.ready.clear()
         self.engine = None
         self._loaded_model_settings = settings.model
-        job = self._load_job = self.worker.submit(work, "load")
         try:
-            engine = await job.future
-            error = None if engine is not None else "model loading was cancelled"
+            engine = await self.worker.submit(work, "load").future
+            error = None if engine is not None or serial != self._loads else "model loading was cancelled"
         except Exception as exc:  # noqa: BLE001 - shown to the user, the server stays up
             engine, error = None, _one_line(exc)
         if serial != self._loads:
-            return None  # superseded: the newer load sets the engine and `ready`
-        self.engine, self.load_error, self._load_job = engine, error, None
+            return error  # superseded: the newer load sets the engine and `ready`
+        self.engine, self.load_error = engine, error
         self.ready.set()  # waiting requests answer (empty when the load failed)
         return error
 

@@ -2,7 +2,8 @@
 
 The vocabulary is byte-level BPE without merges: special tokens first (ids 0..k-1, type CONTROL), then the 256
 byte tokens in GPT-2's byte-to-unicode spelling. Tokenizing plain text therefore gives one token per UTF-8 byte,
-so expected token ids can be computed independently of llama.cpp.
+so expected token ids can be computed independently of llama.cpp. `write_table_gguf` writes the vocabularies of
+`token_tables` (real models' special-token tables; byte-level BPE or SentencePiece).
 """
 
 from __future__ import annotations
