@@ -21,6 +21,7 @@ class RequestReport:
     queue_ms: float | None = None
     run_ms: float | None = None
     superseded: bool | None = None
+    shared: bool | None = None  # answered by the generation another request for the same text started
     # The engine's work, summed over the model calls of the request.
     model_calls: int | None = None
     stop_reasons: list[str] | None = None

@@ -10,7 +10,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -57,6 +57,7 @@ class Worker:
         self.counters = WorkerCounters()
         self.current: Job[Any] | None = None
         self._stopped = False
+        self._final: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -90,6 +91,8 @@ class Worker:
         while True:
             job = self._queue.get()
             if job is None:
+                if self._final is not None:
+                    self._final()
                 return
             with self._lock:
                 self._pending.discard(job)
@@ -126,10 +129,14 @@ class Worker:
         for job in jobs:
             job.cancel()
 
-    def stop(self) -> None:
-        """Cancel everything and let the thread end after its current job (which stops at the next token)."""
+    def stop(self, final: Callable[[], None] | None = None) -> None:
+        """Cancel everything and let the thread end after its current job (which stops at the next token),
+        running `final` there last (freeing the model on the thread that uses it). Only the first call counts."""
         with self._lock:
+            if self._stopped:
+                return
             self._stopped = True
+            self._final = final
         self.cancel_all()
         self._queue.put(None)
 
@@ -148,18 +155,19 @@ class Outcome(Generic[T]):
 
 
 class DocumentScheduler:
-    """Debounce and supersede per document: a newer request for a document cancels the older one."""
+    """Debounce and supersede per key (a document, or a document and a request kind): a newer request for a key
+    cancels the older one."""
 
     def __init__(self, worker: Worker, debounce_ms: int = 100, adaptive: bool = True) -> None:
         self.worker = worker
         self.debounce_ms = debounce_ms
         self.adaptive = adaptive
-        self._serial: dict[str, int] = {}
-        self._jobs: dict[str, Job[Any]] = {}
-        self._last_request: dict[str, float] = {}
-        self._interval_ms: dict[str, float] = {}  # smoothed time between requests (typing speed)
+        self._serial: dict[Hashable, int] = {}
+        self._jobs: dict[Hashable, Job[Any]] = {}
+        self._last_request: dict[Hashable, float] = {}
+        self._interval_ms: dict[Hashable, float] = {}  # smoothed time between requests (typing speed)
 
-    def debounce_for(self, key: str) -> float:
+    def debounce_for(self, key: Hashable) -> float:
         """Seconds to wait before starting. Adaptive: a fast typist's next keystroke is expected within about
         their usual interval, so wait slightly longer than that; a slow typist's pause means they want it now."""
         base = self.debounce_ms
@@ -170,7 +178,7 @@ class DocumentScheduler:
             return min(2 * base, max(base / 4, 1.25 * interval)) / 1000
         return base / 4 / 1000
 
-    def _note_request(self, key: str) -> None:
+    def _note_request(self, key: Hashable) -> None:
         now = time.perf_counter()
         last = self._last_request.get(key)
         self._last_request[key] = now
@@ -179,7 +187,7 @@ class DocumentScheduler:
             prev = self._interval_ms.get(key)
             self._interval_ms[key] = gap if prev is None else 0.7 * prev + 0.3 * gap
 
-    def supersede(self, key: str) -> int:
+    def supersede(self, key: Hashable) -> int:
         """Mark a new request for `key`; cancels the running or queued older one. Returns its serial."""
         serial = self._serial.get(key, 0) + 1
         self._serial[key] = serial
@@ -188,10 +196,15 @@ class DocumentScheduler:
             old.cancel()
         return serial
 
-    def is_latest(self, key: str, serial: int) -> bool:
+    def supersede_where(self, match: Callable[[Hashable], bool]) -> None:
+        """Supersede every key that `match`es (all the request kinds of a document that changed)."""
+        for key in [k for k in self._serial if match(k)]:
+            self.supersede(key)
+
+    def is_latest(self, key: Hashable, serial: int) -> bool:
         return self._serial.get(key) == serial
 
-    async def run(self, key: str, fn: Callable[[Callable[[], bool]], T], *, debounce: bool = True,
+    async def run(self, key: Hashable, fn: Callable[[Callable[[], bool]], T], *, debounce: bool = True,
                   label: str = "") -> Outcome[T]:
         self._note_request(key)
         serial = self.supersede(key)
@@ -221,3 +234,46 @@ class DocumentScheduler:
             run_ms=(end - started) * 1000,
             superseded=job.cancelled and not self.is_latest(key, serial),
         )
+
+
+@dataclass(eq=False)
+class _Shared:
+    context: Hashable
+    size: int
+    task: asyncio.Future[Any]
+    waiters: int = 0
+
+
+class SharedRuns:
+    """Requests that need the same work share one run: VS Code asks for an inline completion and a completion
+    list at every keystroke, for the same document and cursor. A request joins a run in progress for its key
+    when the context is equal and the run is at least as big (`size`: how many suggestions it makes); otherwise
+    it starts its own. A run is cancelled when every request waiting for it is."""
+
+    def __init__(self) -> None:
+        self._runs: dict[Hashable, _Shared] = {}
+
+    async def run(self, key: Hashable, context: Hashable, size: int,
+                  start: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """The value of the run for (key, context), and whether this request joined one already running."""
+        shared = self._runs.get(key)
+        joined = (shared is not None and shared.context == context and shared.size >= size
+                  and not shared.task.done())
+        if not joined:
+            shared = _Shared(context, size, asyncio.ensure_future(start()))
+            self._runs[key] = shared
+            shared.task.add_done_callback(lambda _t, k=key, s=shared: self._forget(k, s))
+        assert shared is not None
+        shared.waiters += 1
+        try:
+            return await asyncio.shield(shared.task), joined
+        except asyncio.CancelledError:
+            if shared.waiters == 1:
+                shared.task.cancel()  # nobody else wants it: stop the generation
+            raise
+        finally:
+            shared.waiters -= 1
+
+    def _forget(self, key: Hashable, shared: _Shared) -> None:
+        if self._runs.get(key) is shared:
+            del self._runs[key]

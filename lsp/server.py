@@ -4,7 +4,9 @@ Custom protocol (besides LSP 3.18):
 - notification `starassist/timings` (server -> client) after every completion request:
   {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
    debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
-   generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
+   generation_ms, stop_reasons, superseded, shared}; the same numbers go to `window/logMessage` as one line.
+  `shared`: answered by the generation of another request for the same document text (VS Code sends an inline
+  and a completion request at every keystroke).
 - request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,
   cache_hits, worker {started, finished, cancelled, skipped, failed}, open_documents, documents_bytes}.
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +37,7 @@ from starassist.engine.textpos import position_at
 
 from .commands_exec import register_commands
 from .protocol import StarassistProtocol
-from .session import Session, Suggestion, settings_section
+from .session import Selection, Session, Suggestion, settings_section
 from .suggest import inline_edit, word_start
 
 ACCEPT_COMMAND = "starassist.accept"
@@ -114,9 +118,13 @@ class StarassistServer(LanguageServer):
             except Exception:  # noqa: BLE001 - a client that refuses progress still gets completions
                 token = None
         error = await self.session.load()
+        replaced = error is None and self.session.engine is None  # a newer load (settings change) reports
         if token is not None:
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(
-                message="model loaded" if error is None else "model failed to load"))
+                message="replaced by a newer load" if replaced else
+                "model loaded" if error is None else "model failed to load"))
+        if replaced:
+            return
         if error is not None:
             # Each load follows a user action (start, a settings change): say it every time.
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"starassist: {error}"))
@@ -179,6 +187,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             else:
                 changes.append(((rng.start.line, rng.start.character), (rng.end.line, rng.end.character), change.text))
         session.documents.change(params.text_document.uri, params.text_document.version, changes, session.encoding)
+        session.document_changed(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: StarassistServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -205,24 +214,32 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         count = session.settings.completion.invoked_items if invoked else 1
         uri = params.text_document.uri
-        suggestion = await session.suggest(uri, params.position.line, params.position.character, count)
+        # VS Code shows an inline item while its suggest widget is open only when the item extends the selected
+        # entry and replaces the same range: complete the text as it would be with that entry accepted.
+        info = params.context.selected_completion_info
+        selected = None if info is None else Selection(
+            (info.range.start.line, info.range.start.character), (info.range.end.line, info.range.end.character),
+            info.text)
+        suggestion = await session.suggest(uri, params.position.line, params.position.character, count,
+                                           kind="inline", selected=selected)
         if suggestion is None:
             return types.InlineCompletionList(items=[])
         items = []
         for text in suggestion.texts:
-            end, insert = inline_edit(suggestion.text, suggestion.offset, text)
-            items.append(types.InlineCompletionItem(
-                insert_text=insert,
-                range=ls.range_of(suggestion, suggestion.offset, end),
-                command=ls.accept_command(uri, suggestion),
-            ))
+            if info is not None:
+                insert, rng = info.text + text, info.range
+            else:
+                end, insert = inline_edit(suggestion.text, suggestion.offset, text)
+                rng = ls.range_of(suggestion, suggestion.offset, end)
+            items.append(types.InlineCompletionItem(insert_text=insert, range=rng,
+                                                    command=ls.accept_command(uri, suggestion)))
         ls.report("inline", uri, suggestion)
         return types.InlineCompletionList(items=items)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(resolve_provider=False))
     async def completion(ls: StarassistServer, params: types.CompletionParams) -> types.CompletionList:
         uri = params.text_document.uri
-        suggestion = await session.suggest(uri, params.position.line, params.position.character, 1)
+        suggestion = await session.suggest(uri, params.position.line, params.position.character, 1, kind="completion")
         if suggestion is None or not suggestion.texts:
             if suggestion is not None:
                 ls.report("completion", uri, suggestion)
@@ -259,8 +276,9 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
 
     @server.feature(types.EXIT)
     def exit_(ls: StarassistServer, params: Any) -> None:
-        session.shutdown()  # without `shutdown` first: cancel the running generation now, don't wait for it
-        session.close()
+        # Without `shutdown` first: cancel the running generation now. Waiting for the worker is `serve`'s
+        # job, after the loop: here it would hold the loop (up to seconds during a model load).
+        session.shutdown()
 
     register_commands(server, session)
     return server
@@ -290,11 +308,18 @@ def serve(model: str | None = None, tcp: tuple[str, int] | None = None,
     server = create_server(settings, overrides, messages, load_engine)
     protocol = server.protocol
     assert isinstance(protocol, StarassistProtocol)
+    code = 1
     try:
         code = run_tcp(protocol, *tcp) if tcp else run_stdio(protocol)
     finally:
         # Also when the client vanished without `shutdown`: stop the generation before the interpreter exits.
-        server.session.shutdown()
-        server.session.close()
+        if not server.session.close():
+            # The worker is inside a model load that cannot be interrupted. Leave without running the
+            # interpreter's and llama.cpp's teardown under it (that could crash): the OS frees the model.
+            logger.warning("exiting during a model load")
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     if code:
         raise SystemExit(code)

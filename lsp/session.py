@@ -17,7 +17,7 @@ from starassist.engine.settings import Settings, replace_from, to_dict
 from .cache import SuggestionCache
 from .documents import DocumentStore
 from .report import RequestReport
-from .scheduler import DocumentScheduler, Worker
+from .scheduler import DocumentScheduler, SharedRuns, Worker
 from .stats import StatsRecorder
 from .suggest import build_request, generate
 
@@ -37,6 +37,16 @@ class Suggestion:
     cached: bool = False
     model_calls: int = 0
     first_line: int = 0  # document line of `text`'s first line (`text` is an excerpt of a big document)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The item selected in the editor's suggest widget (LSP `selectedCompletionInfo`): accepting it would put
+    `text` in place of the range (positions in the negotiated encoding)."""
+
+    start: tuple[int, int]
+    end: tuple[int, int]
+    text: str
 
 
 def settings_section(data: Any) -> dict[str, Any] | None:
@@ -64,6 +74,7 @@ class Session:
         self.worker = Worker()
         cs = settings.completion
         self.scheduler = DocumentScheduler(self.worker, cs.debounce_ms, cs.adaptive_debounce)
+        self.shared = SharedRuns()
         self.cache = SuggestionCache(cs.cache_size)
         self.stats = StatsRecorder()
         self.engine: CompletionEngine | None = None
@@ -74,6 +85,8 @@ class Session:
         self.model_calls = 0  # engine.complete calls (an invoked request may make several)
         self.generations_finished = 0  # completion jobs that ran to the end (not superseded or cancelled)
         self._loaded_model_settings: Any = None
+        self._loads = 0  # load() calls; only the latest one's engine is served
+        self._live: CompletionEngine | None = None  # the loaded engine, touched on the worker thread only
 
     # -- settings --------------------------------------------------------------------------------------------
 
@@ -98,31 +111,56 @@ class Session:
     # -- model -----------------------------------------------------------------------------------------------
 
     async def load(self) -> str | None:
-        """Load (or reload) the model on the worker thread. Returns an error message, or None when loaded."""
+        """Load (or reload) the model on the worker thread. Returns an error message, or None when loaded or
+        when a newer load() replaced this one (that one sets the engine)."""
         settings = self.settings
-        old = self.engine
+        self._loads += 1
+        serial = self._loads
 
-        def work(cancel: Callable[[], bool]) -> CompletionEngine:
-            if old is not None:
-                old.backend.close()
-            return self._load_engine(settings)
+        def work(cancel: Callable[[], bool]) -> CompletionEngine | None:
+            self._retire()  # the engine in use, or the one an older load made
+            if cancel():
+                return None
+            # An older load still runs (each selection's error is reported), but the engine of one that a
+            # newer load replaced meanwhile is closed at once, never served.
+            engine = self._load_engine(settings)
+            if cancel() or serial != self._loads:
+                engine.backend.close()
+                return None
+            self._live = engine
+            return engine
 
         self.ready.clear()
         self.engine = None
         self._loaded_model_settings = settings.model
         try:
-            self.engine = await self.worker.submit(work, "load").future
-            self.load_error = None if self.engine is not None else "model loading was cancelled"
+            engine = await self.worker.submit(work, "load").future
+            error = None if engine is not None or serial != self._loads else "model loading was cancelled"
         except Exception as exc:  # noqa: BLE001 - shown to the user, the server stays up
-            self.load_error = _one_line(exc)
-        finally:
-            self.ready.set()  # waiting requests answer (empty when the load failed)
-        return self.load_error
+            engine, error = None, _one_line(exc)
+        if serial != self._loads:
+            return error  # superseded: the newer load sets the engine and `ready`
+        self.engine, self.load_error = engine, error
+        self.ready.set()  # waiting requests answer (empty when the load failed)
+        return error
+
+    def _retire(self) -> None:
+        """Free the loaded engine (on the worker thread, so no generation is using it)."""
+        engine, self._live = self._live, None
+        if engine is not None:
+            engine.backend.close()
 
     # -- completion ------------------------------------------------------------------------------------------
 
-    async def suggest(self, uri: str, line: int, character: int, items: int) -> Suggestion | None:
-        """Suggestions at a position, from the cache when the user typed through one, else from the model."""
+    def document_changed(self, uri: str) -> None:
+        """After an edit every request for the document is stale: stop its generations now (their answers
+        would be for text that is gone)."""
+        self.scheduler.supersede_where(lambda key: isinstance(key, tuple) and key[0] == uri)
+
+    async def suggest(self, uri: str, line: int, character: int, items: int, *, kind: str = "inline",
+                      selected: Selection | None = None) -> Suggestion | None:
+        """Suggestions at a position, from the cache when the user typed through one, else from the model.
+        With `selected`, for the document as it would be with the selected suggest-widget item accepted."""
         t0 = time.perf_counter()
         self.requests += 1
         doc = self.documents.get(uri)
@@ -133,6 +171,12 @@ class Session:
         excerpt = doc.lines.excerpt(line, character, self.encoding,
                                     CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens), ALIGN_LINES)
         text, version, offset, first_line = excerpt.text, doc.version, excerpt.offset, excerpt.first_line
+        if selected is not None:
+            # Offsets of the selected item's range in the excerpt (it is on the cursor's lines).
+            a = min(max(doc.offset(*selected.start, self.encoding) - excerpt.start, 0), len(text))
+            b = min(max(doc.offset(*selected.end, self.encoding) - excerpt.start, a), len(text))
+            text = text[:a] + selected.text + text[b:]
+            offset = a + len(selected.text) + max(offset - b, 0)
         before, after = text[:offset], text[offset:]
         report = RequestReport(position={"line": line, "character": character, "offset": excerpt.start + offset})
         hit = self.cache.get(uri, before, after)
@@ -142,7 +186,7 @@ class Session:
         await self.ready.wait()
         engine = self.engine
         if engine is None:
-            self.scheduler.supersede(uri)  # an older request for the document is stale all the same
+            self.scheduler.supersede((uri, kind))  # an older request for the document is stale all the same
             report.error = self.load_error
             return Suggestion([], offset, text, version, report, first_line=first_line)
         other_docs = self.documents.others(uri)
@@ -158,8 +202,12 @@ class Session:
             self.model_calls += generated.model_calls  # counted on the worker thread, cancelled calls too
             return generated
 
+        async def start() -> Any:
+            return await self.scheduler.run((uri, kind), work, label=f"complete {uri}")
+
         try:
-            outcome = await self.scheduler.run(uri, work, label=f"complete {uri}")
+            # The same document, version and cursor for another request kind: share its generation.
+            outcome, joined = await self.shared.run(uri, (version, before, after), items, start)
         except Exception as exc:  # noqa: BLE001 - a failed generation answers empty; the server stays up
             report.error = _one_line(exc)
             return Suggestion([], offset, text, version, report, first_line=first_line)
@@ -170,8 +218,15 @@ class Session:
         report.run_ms = round(outcome.run_ms, 2)
         report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
         report.superseded = outcome.superseded
+        current = self.documents.get(uri)
+        if current is None or current.version != version:
+            report.superseded = True  # the document changed meanwhile: these suggestions would not fit it
+            return Suggestion([], offset, text, version, report, first_line=first_line)
         if generated is None:
             return Suggestion([], offset, text, version, report, first_line=first_line)
+        if joined:  # the other request of the pair counted and cached it
+            report.shared = True
+            return Suggestion(generated.texts[:items], offset, text, version, report, first_line=first_line)
         self.generations_finished += 1
         report.add_engine(generated.timings, generated.stop_reasons, generated.multiline)
         self.cache.put(uri, before, after, generated.texts)
@@ -202,14 +257,18 @@ class Session:
         }
 
     def shutdown(self) -> None:
-        self.worker.stop()
+        """Cancel all model work; the worker frees the model after its current job and ends. Never blocks."""
+        self.worker.stop(final=self._retire)
         self.stats.flush()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """After `exit`: wait for the worker to stop (it stops at the next token), then free the model."""
-        if self.worker.join(timeout) and self.engine is not None:
-            self.engine.backend.close()
+    def close(self, timeout: float = 1.0) -> bool:
+        """After the protocol loop ended: wait for the worker to finish (a generation stops at its next token).
+        False when it is still busy (a model load cannot be interrupted)."""
+        self.shutdown()
+        stopped = self.worker.join(timeout)
+        if stopped:
             self.engine = None
+        return stopped
 
 
 def _one_line(exc: BaseException) -> str:
@@ -228,4 +287,4 @@ def _default_loader(settings: Settings) -> CompletionEngine:
     return engine
 
 
-__all__ = ["Session", "Suggestion", "settings_section"]
+__all__ = ["Selection", "Session", "Suggestion", "settings_section"]

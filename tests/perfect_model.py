@@ -43,6 +43,7 @@ class PerfectBackend:
             train_context_length=8192, vocab_size=256 + len(specials), bos_id=None,
             eos_id=specials.get("<|endoftext|>"), add_bos=False, special_tokens=specials,
             eog_ids=frozenset({specials["<|endoftext|>"]}) if specials else frozenset(),
+            control_ids=frozenset(specials.values()),
         )
         self.answer = ""
 

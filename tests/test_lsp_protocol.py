@@ -202,6 +202,23 @@ async def test_exit_during_a_generation_stops_at_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+async def test_exit_during_a_model_load_does_not_wait_for_it(tmp_path: Path) -> None:
+    # The slowed model's warm-up (part of loading, not cancellable) takes several seconds.
+    client = await started(tmp_path, {"completion": {"debounce_ms": 0}}, slowed_server_command(2500))
+    for _ in range(600):
+        status = await client.request("starassist/status", {})
+        if status["result"]["busy"] == "load":
+            break
+        await asyncio.sleep(0.05)
+    assert status["result"]["busy"] == "load"
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await client.notify("exit")
+    assert await client.wait(20) == 1
+    assert loop.time() - t0 < 3.0  # neither the loop nor the process waited for the load
+
+
+@pytest.mark.slow
 async def test_a_lone_surrogate_is_replaced_and_the_suggestion_served(tmp_path: Path) -> None:
     options = {"completion": {"debounce_ms": 0, "max_tokens": 8}}
     client = await RawClient.start(server_command(), isolated_env(str(tmp_path)))

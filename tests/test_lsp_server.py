@@ -328,3 +328,53 @@ async def test_broken_config_file_is_reported_and_the_server_serves(tmp_path: Pa
         assert (await session.inline(uri, line, col)).items
     finally:
         await stop_session(session)
+
+
+async def test_inline_items_extend_the_selected_suggest_widget_item(tmp_path: Path) -> None:
+    """VS Code sends `selectedCompletionInfo` while its suggest widget is open and shows only inline items that
+    start with the selected item's text and replace its range."""
+    session = await start_session(server_command(), isolated_env(tmp_path))
+    try:
+        await session.initialize("visual-studio-code", {"starassist": FAST})
+        text = SOURCE + '"The area is", circle_area(2) * math.p'
+        uri = session.open("geometry.py", text)
+        line, col = end_of(text)
+        selected = types.SelectedCompletionInfo(
+            range=types.Range(start=types.Position(line=line, character=col - 1),
+                              end=types.Position(line=line, character=col)), text="pi")
+        params = session.inline_params(uri, line, col)
+        params.context.selected_completion_info = selected
+        result = await session.client.text_document_inline_completion_async(params)
+        assert isinstance(result, types.InlineCompletionList) and result.items
+        for item in result.items:
+            assert isinstance(item.insert_text, str) and item.insert_text.startswith("pi")
+            assert len(item.insert_text) > 2 and item.range == selected.range
+        # The prompt was the document with the selected item applied: typing "i" gives the same continuation.
+        uri2 = session.open("applied.py", text + "i")
+        applied = await session.inline(uri2, line, col + 1)
+        assert applied.items and result.items[0].insert_text == "pi" + applied.items[0].insert_text
+    finally:
+        await stop_session(session)
+
+
+async def test_completion_and_inline_sent_together_both_answer_from_one_generation(tmp_path: Path) -> None:
+    """VS Code asks for both at every keystroke: neither may supersede the other."""
+    import asyncio
+
+    session = await start_session(server_command(), isolated_env(tmp_path))
+    try:
+        await session.initialize("visual-studio-code", {"starassist": FAST})
+        uri = session.open("geometry.py", SOURCE)
+        line, col = end_of(SOURCE)
+        await session.wait_for_status(lambda s: s.ready)
+        inline, completion = await asyncio.gather(session.inline(uri, line, col), session.complete(uri, line, col))
+        assert inline.items and completion.items
+        edit = completion.items[0].text_edit
+        assert isinstance(edit, types.TextEdit) and edit.new_text == inline.items[0].insert_text
+        session.insert(uri, line, col, "'")  # the other order, at the next keystroke
+        completion, inline = await asyncio.gather(session.complete(uri, line, col + 1), session.inline(uri, line, col + 1))
+        assert inline.items and completion.items
+        status = await session.status()
+        assert status.generations_finished == 2 and status.model_calls == 2  # one per keystroke
+    finally:
+        await stop_session(session)

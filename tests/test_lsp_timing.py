@@ -65,6 +65,27 @@ async def test_burst_runs_at_most_two_generations_and_answers_the_final_text(tmp
         await stop_session(session)
 
 
+async def test_an_edit_during_a_generation_answers_the_old_version_empty(tmp_path: Path) -> None:
+    session = await start_session(slowed_server_command(100), isolated_env(tmp_path))
+    try:
+        await session.initialize("visual-studio-code", {"starassist": {"completion": {"max_tokens": 32, "debounce_ms": 0}}})
+        uri = session.open("geometry.py", SOURCE)
+        await session.wait_for_status(lambda s: s.ready)
+        line = SOURCE.count("\n")
+        request = asyncio.ensure_future(session.inline(uri, line, 0))
+        await session.wait_for_status(lambda s: (s.busy or "").startswith("complete"))
+        session.insert(uri, line, 0, "x")  # the document moves on while the model works on version 1
+        result = await request
+        assert not result.items
+        await session.wait_for(lambda: session.timings)
+        (timing,) = session.timings
+        assert timing.version == 1 and timing.superseded is True and timing.items == 0
+        status = await session.status()
+        assert status.worker.cancelled == 1 and status.generations_finished == 0
+    finally:
+        await stop_session(session)
+
+
 async def test_cancel_request_stops_the_running_generation(tmp_path: Path) -> None:
     env = isolated_env(tmp_path)
     session = await start_session(slowed_server_command(100), env)

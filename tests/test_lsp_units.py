@@ -18,7 +18,7 @@ from starassist.engine.textpos import code_units, line_starts, offset_at, positi
 from starassist.lsp.cache import SuggestionCache
 from starassist.lsp.context_files import rank_snippets
 from starassist.lsp.documents import DocumentStore, apply_change
-from starassist.lsp.scheduler import DocumentScheduler, Worker
+from starassist.lsp.scheduler import DocumentScheduler, SharedRuns, Worker
 from starassist.lsp.session import settings_section
 from starassist.lsp.stats import Stats, StatsRecorder, load, summary
 from starassist.lsp.suggest import build_request, inline_edit, relative_path, word_start
@@ -241,6 +241,134 @@ def test_cancelling_the_request_cancels_the_generation() -> None:
         worker.stop()
         assert worker.join(5)  # the job saw its cancel flag without being released
         assert worker.counters.cancelled == 1
+
+    asyncio.run(scenario())
+
+
+def test_requests_for_the_same_text_share_one_run() -> None:
+    async def scenario() -> None:
+        worker = Worker()
+        sched = DocumentScheduler(worker, debounce_ms=0, adaptive=False)
+        runs = SharedRuns()
+        started, release = threading.Event(), threading.Event()
+        calls: list[str] = []
+
+        def start(kind: str, job):
+            async def go():
+                calls.append(kind)
+                return await sched.run(("doc", kind), job)
+            return go
+
+        first = asyncio.ensure_future(runs.run("doc", ("v1", "ctx"), 1, start("completion", blocking_job(started, release, "shared"))))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        second = asyncio.ensure_future(runs.run("doc", ("v1", "ctx"), 1, start("inline", lambda cancel: "own")))
+        # Asks for more suggestions than the running generation makes: runs on its own (and supersedes nothing).
+        bigger = asyncio.ensure_future(runs.run("doc", ("v1", "ctx"), 3, start("inline", lambda cancel: "bigger")))
+        await asyncio.sleep(0)
+        release.set()
+        (a, joined_a), (b, joined_b), (c, joined_c) = await first, await second, await bigger
+        assert (a.value, b.value, c.value) == ("shared", "shared", "bigger")
+        assert (joined_a, joined_b, joined_c) == (False, True, False)
+        assert calls == ["completion", "inline"]
+        assert worker.counters.finished == 2
+        worker.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_shared_run_stops_only_when_every_request_is_cancelled() -> None:
+    async def scenario() -> None:
+        worker = Worker()
+        sched = DocumentScheduler(worker, debounce_ms=0, adaptive=False)
+        runs = SharedRuns()
+        started, release = threading.Event(), threading.Event()
+
+        async def go():
+            return await sched.run(("doc", "inline"), blocking_job(started, release, "x"))
+
+        first = asyncio.ensure_future(runs.run("doc", "ctx", 1, go))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        second = asyncio.ensure_future(runs.run("doc", "ctx", 1, go))
+        await asyncio.sleep(0)
+        first.cancel()  # $/cancelRequest for one of the two
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert worker.counters.cancelled == 0
+        release.set()
+        outcome, joined = await second
+        assert outcome.value == "x" and joined
+        # Now both wait, and both are cancelled: the generation stops without being released.
+        started.clear()
+        release.clear()
+        third = asyncio.ensure_future(runs.run("doc", "ctx2", 1, go))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        fourth = asyncio.ensure_future(runs.run("doc", "ctx2", 1, go))
+        await asyncio.sleep(0)
+        third.cancel()
+        fourth.cancel()
+        await asyncio.gather(third, fourth, return_exceptions=True)
+        worker.stop()
+        assert worker.join(5)
+        assert worker.counters.cancelled == 1
+
+    asyncio.run(scenario())
+
+
+def test_an_edit_supersedes_every_request_kind_of_its_document() -> None:
+    async def scenario() -> None:
+        worker = Worker()
+        sched = DocumentScheduler(worker, debounce_ms=0, adaptive=False)
+        started, release = threading.Event(), threading.Event()
+        running = asyncio.ensure_future(sched.run(("a.py", "inline"), blocking_job(started, release, "x")))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        other = asyncio.ensure_future(sched.run(("b.py", "inline"), lambda cancel: "b"))
+        sched.supersede_where(lambda key: key[0] == "a.py")  # didChange of a.py
+        outcome = await running  # stopped at its next check, without being released
+        assert outcome.value is None and outcome.superseded
+        assert (await other).value == "b"
+        worker.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_a_second_load_closes_the_engine_of_the_first(embedded_path: Path) -> None:
+    """A settings change while the model loads: the first load's engine is closed, never served, never leaked."""
+    from starassist.engine.backends.llama_cpp import LlamaCppBackend
+    from starassist.engine.completion import CompletionEngine
+    from starassist.engine.settings import ModelSettings, Settings
+    from starassist.lsp.session import Session
+
+    made: list[LlamaCppBackend] = []
+    closed: list[LlamaCppBackend] = []
+    first_started, release_first = threading.Event(), threading.Event()
+
+    class Recorded(LlamaCppBackend):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    def loader(settings: Settings) -> CompletionEngine:
+        if not made:  # the first load is in progress until the test releases it
+            first_started.set()
+            release_first.wait(30)
+        backend = Recorded(embedded_path, ModelSettings(context_length=512))
+        made.append(backend)
+        return CompletionEngine(backend, settings)
+
+    async def scenario() -> None:
+        session = Session(Settings(), load_engine=loader)
+        first = asyncio.ensure_future(session.load())
+        await asyncio.get_running_loop().run_in_executor(None, first_started.wait, 30)
+        second = asyncio.ensure_future(session.load())
+        await asyncio.sleep(0)
+        release_first.set()
+        assert await first is None and await second is None
+        assert len(made) == 2 and closed == [made[0]]
+        assert session.engine is not None and session.engine.backend is made[1]
+        assert session.ready.is_set() and session.load_error is None
+        assert session.close(30)
+        assert closed == made
 
     asyncio.run(scenario())
 

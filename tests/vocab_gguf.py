@@ -2,7 +2,8 @@
 
 The vocabulary is byte-level BPE without merges: special tokens first (ids 0..k-1, type CONTROL), then the 256
 byte tokens in GPT-2's byte-to-unicode spelling. Tokenizing plain text therefore gives one token per UTF-8 byte,
-so expected token ids can be computed independently of llama.cpp.
+so expected token ids can be computed independently of llama.cpp. `write_table_gguf` writes the vocabularies of
+`token_tables` (real models' special-token tables; byte-level BPE or SentencePiece).
 """
 
 from __future__ import annotations
@@ -10,18 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gguf
-
-
-def byte_symbols() -> list[str]:
-    """GPT-2's reversible byte -> printable unicode character table, in byte order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    mapping: dict[int, int] = {b: b for b in printable}
-    extra = 0
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = 256 + extra
-            extra += 1
-    return [chr(mapping[b]) for b in range(256)]
+from token_tables import SPM_CHARS, Table, byte_symbols
 
 
 class TestVocab:
@@ -40,6 +30,46 @@ class TestVocab:
     def text(self, text: str) -> list[int]:
         base = len(self.specials)
         return [base + b for b in text.encode("utf-8")]
+
+
+def write_table_gguf(path: Path, table: Table) -> None:
+    """A vocabulary-only GGUF of a real model's special-token table (see `token_tables`), typed as llama.cpp's
+    converter types a real model's tokens: CONTROL for special or special-looking added tokens, USER_DEFINED
+    for the other added tokens."""
+    data = table.data
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(2048)
+    writer.add_embedding_length(64)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(128)
+    writer.add_head_count(4)
+    writer.add_head_count_kv(1)
+    writer.add_layer_norm_rms_eps(1e-5)
+    added_types = [gguf.TokenType.CONTROL if table.is_control(t) else gguf.TokenType.USER_DEFINED for t in table.added]
+    if table.kind == "bpe":
+        writer.add_tokenizer_model("gpt2")
+        writer.add_tokenizer_pre("default")
+        symbols = byte_symbols()
+        writer.add_token_list(table.tokens + [symbols[0] * 2])  # llama.cpp wants one merge: NUL NUL never occurs
+        writer.add_token_types(added_types + [gguf.TokenType.NORMAL] * (len(table.pieces) + 1))
+        writer.add_token_merges([f"{symbols[0]} {symbols[0]}"])
+    else:
+        writer.add_tokenizer_model("llama")
+        writer.add_token_list(table.tokens)
+        writer.add_token_scores([0.0] * len(table.tokens))
+        writer.add_token_types(added_types + [gguf.TokenType.NORMAL] * (1 + len(SPM_CHARS))
+                               + [gguf.TokenType.BYTE] * 256)
+        writer.add_add_space_prefix(bool(data.get("add_space_prefix")))
+        if "<unk>" in table.tokens:
+            writer.add_unk_token_id(table.id_of("<unk>"))
+    if data.get("bos"):
+        writer.add_bos_token_id(table.id_of(data["bos"]))
+    writer.add_eos_token_id(table.id_of(data["eos"]))
+    writer.add_add_bos_token(bool(data.get("add_bos")))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def write_vocab_gguf(path: Path, specials: list[str], *, arch: str = "starcoder", pre: str = "default",

@@ -31,6 +31,8 @@ class ModelInfo:
     special_tokens: dict[str, int] = field(default_factory=dict)
     # Token ids that end generation for any prompt (end-of-generation tokens from the vocabulary).
     eog_ids: frozenset[int] = frozenset()
+    # Control tokens (no text of their own). Added tokens that are text (DeepSeek-Coder's `ö`) are not here.
+    control_ids: frozenset[int] = frozenset()
     quantization: str = ""
     size_bytes: int = 0
     backend: str = ""

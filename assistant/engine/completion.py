@@ -6,7 +6,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .backend import Backend, CancelCheck, GenerationParams, TextCallback, Timings
+from .backend import Backend, CancelCheck, GenerationParams, ModelInfo, TextCallback, Timings
 from .context import Window, window
 from .fim import FimFormat, FimRequest, Mode, build_prompt, detect_format, get_format, resolve_mode
 from .postprocess import postprocess
@@ -49,6 +49,13 @@ class Completion:
     before_chars: int = 0  # how much text before the cursor post-processing saw
 
 
+def stop_token_ids(fmt: FimFormat, info: ModelInfo) -> frozenset[int]:
+    """What ends a completion: the end-of-generation ids, the format's own stop tokens and control tokens (they
+    have no text). Added tokens that are text (DeepSeek-Coder's `ö`, `ü`, ...) do not."""
+    specials = info.special_tokens
+    return info.eog_ids | info.control_ids | {specials[t] for t in fmt.stops if t in specials}
+
+
 class CompletionEngine:
     """Builds FIM prompts for a loaded backend and runs completions. One engine per loaded model."""
 
@@ -58,11 +65,10 @@ class CompletionEngine:
         self.format: FimFormat = self._choose_format()
         self.mode: Mode = resolve_mode(self.format, self.settings.model.fim_mode)
         info = backend.info
-        specials = info.special_tokens
-        self._specials = specials
-        self.specials: tuple[str, ...] = tuple(specials)  # their texts, where post-processing cuts a completion
-        # Completion never returns special tokens: any control token ends it.
-        self._stop_ids = frozenset(specials.values()) | info.eog_ids
+        self._specials = info.special_tokens
+        # Post-processing cuts a completion at the text of a control token (never at an added token that is text).
+        self.specials: tuple[str, ...] = tuple(t for t, i in self._specials.items() if i in info.control_ids)
+        self._stop_ids = stop_token_ids(self.format, info)
         self._bos = [info.bos_id] if info.add_bos and info.bos_id is not None else []
         self._count = functools.lru_cache(maxsize=16384)(lambda s: len(backend.tokenize(s)))
 

@@ -39,6 +39,9 @@ class FimFormat:
     # typing sits at the end of the prompt: the KV cache is reused across keystrokes).
     spm_trained: bool = False
     fim: bool = True
+    # Slots tokenized without the SentencePiece dummy space that a tokenizer puts before every text it is given
+    # (Code Llama was trained with "<SUF>)" and not "<SUF>▁)").
+    bare_slots: tuple[str, ...] = ()
     notes: str = ""
 
     def layout(self, mode: Mode, repo_level: bool) -> str:
@@ -104,6 +107,8 @@ FORMATS: dict[str, FimFormat] = {
             detect=("▁<PRE>", "▁<SUF>", "▁<MID>"),
             psm="[▁<PRE>]{prefix}[▁<SUF>]{suffix}[▁<MID>]",
             stops=("▁<EOT>", "▁<PRE>", "▁<SUF>", "▁<MID>"),
+            bare_slots=("suffix",),
+            notes="the prefix keeps SentencePiece's dummy space and the suffix has none, as in the reference code",
         ),
         FimFormat(
             name="deepseek",
@@ -184,6 +189,23 @@ class FimRequest:
     files: Sequence[tuple[str, str]] = field(default_factory=tuple)  # other files: (path, code)
 
 
+# Put before a text to learn which leading tokens are the tokenizer's own (its dummy space), then cut off.
+_SENTINEL = "☺"
+
+
+def tokenize_bare(tokenize: Callable[[str], list[int]], text: str) -> list[int]:
+    """`text`'s tokens without the dummy space a SentencePiece tokenizer puts before any text it is given: the
+    text is tokenized after a sentinel character, and the sentinel's own tokens are cut off (the reference
+    Code Llama code does the same). Tokenizers without a dummy space give `tokenize(text)`."""
+    if not text:
+        return []
+    mark = tokenize(_SENTINEL)
+    ids = tokenize(_SENTINEL + text)
+    if mark and ids[: len(mark)] == mark:
+        return ids[len(mark) :]
+    return tokenize(text)  # the sentinel merged with the text: no clean cut exists
+
+
 def parse_template(template: str) -> list[tuple[str, str]]:
     """[('special', '<fim_prefix>'), ('slot', 'prefix'), ('text', '\\n'), ...]"""
     out: list[tuple[str, str]] = []
@@ -254,10 +276,13 @@ def build_prompt(
                 # A file boundary is a natural tokenization boundary; keeps cached prefixes stable.
                 flush()
         else:
-            text_buffer.append(
-                {"prefix": request.prefix, "suffix": request.suffix, "path": request.path or "",
-                 "repo": request.repo}[value]
-            )
+            slot = {"prefix": request.prefix, "suffix": request.suffix, "path": request.path or "",
+                    "repo": request.repo}[value]
+            if value in fmt.bare_slots:
+                flush()
+                ids.extend(tokenize_bare(tokenize, slot))
+                continue
+            text_buffer.append(slot)
             # Slots are tokenized on their own: a prompt that only grows at the end of the prefix keeps
             # every earlier token identical, so the KV cache is reused while typing.
             flush()

@@ -35,8 +35,9 @@ from .llama_gpu import device_summary, gpu_warning, offload_diagnostics, read_of
 from .llama_kv import can_shift, prefill_with_reuse
 
 
-def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
-    """Control and user-defined tokens of the vocabulary (text -> id), and the end-of-generation ids."""
+def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int], frozenset[int]]:
+    """Control and user-defined tokens of the vocabulary (text -> id), the end-of-generation ids and the control
+    ids (user-defined tokens are text: DeepSeek-Coder's added `ö`)."""
     import llama_cpp
 
     vocab = model.vocab  # type: ignore[attr-defined]
@@ -44,14 +45,17 @@ def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
     wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
     specials: dict[str, int] = {}
     eog: set[int] = set()
+    control: set[int] = set()
     for tok in range(n_vocab):
         attr = llama_cpp.llama_vocab_get_attr(vocab, tok)
         if attr & wanted:
             text = llama_cpp.llama_vocab_get_text(vocab, tok).decode("utf-8", errors="replace")
             specials.setdefault(text, tok)
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            control.add(tok)
         if llama_cpp.llama_vocab_is_eog(vocab, tok):
             eog.add(tok)
-    return specials, frozenset(eog)
+    return specials, frozenset(eog), frozenset(control)
 
 
 class TokenText:
@@ -102,7 +106,7 @@ class LlamaVocab:
             self._model = _internals.LlamaModel(path_model=str(path), params=params, verbose=True)
         except ValueError:
             raise BadModelFileError(f"llama.cpp could not read the vocabulary of {path} — is the file complete?") from None
-        self.special_tokens, self.eog_ids = _special_tokens(self._model)
+        self.special_tokens, self.eog_ids, self.control_ids = _special_tokens(self._model)
         self._text = TokenText(self._model.vocab)
         self.add_bos = bool(self._model.add_bos_token())
         self.bos_id = self._model.token_bos()
@@ -164,7 +168,7 @@ class LlamaCppBackend(TokenLoopBackend):
         if warning := gpu_warning(settings.gpu_layers, self._gpu_supported):
             logging.getLogger("starassist.llama").warning(warning)
         llm = self._llm
-        specials, eog = _special_tokens(llm._model)
+        specials, eog, control = _special_tokens(llm._model)
         meta = llm.metadata
         self._n_vocab = llm.n_vocab()
         bos = llm.token_bos()
@@ -183,6 +187,7 @@ class LlamaCppBackend(TokenLoopBackend):
             chat_template=meta.get("tokenizer.chat_template"),
             special_tokens=specials,
             eog_ids=eog,
+            control_ids=control,
             quantization=gguf_info.quantization,
             size_bytes=gguf_info.file_size,
             backend="llama.cpp",

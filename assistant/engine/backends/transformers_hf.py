@@ -33,9 +33,7 @@ from ..errors import BadModelFileError
 from ..settings import ModelSettings
 from .hf_decoder import CapturedStep, StaticDecoder, unsupported_reason
 from .hf_placement import Hardware, describe_memory, device_name, first_line, load_model, place
-
-# Tokens that end a generation whatever the prompt (llama.cpp's end-of-generation set, by text).
-_EOG_TEXTS = ("<|endoftext|>", "<file_sep>", "<fim_pad>", "<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
+from .hf_vocab import HfVocab
 
 # Quantizations whose layers a CUDA graph cannot capture, and why.
 _NO_GRAPH = {
@@ -73,12 +71,12 @@ class TransformersBackend(TokenLoopBackend):
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
         except (OSError, ValueError, ImportError) as exc:
             raise BadModelFileError(f"transformers could not load {path} ({first_line(exc)})") from None
+        self.vocab = HfVocab(self.tokenizer)
         self.model = load_model(path, self.placement, config)
         params = inspect.signature(self.model.forward).parameters
         # transformers 5.23+ names the cache argument `cache` (`past_key_values` is deprecated, gone in 5.40).
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
         self._keep_last = "logits_to_keep" in params
-        self._fast = getattr(self.tokenizer, "backend_tokenizer", None)
         self._lock = threading.Lock()
         self._cache = None
         self._cached: list[int] = []
@@ -91,17 +89,7 @@ class TransformersBackend(TokenLoopBackend):
         self._decode_wanted = "auto"
         self._decode_notes: list[str] = []
 
-        tok = self.tokenizer
-        specials: dict[str, int] = {}
-        for tid, added in sorted(getattr(tok, "added_tokens_decoder", {}).items()):
-            specials.setdefault(str(added.content if hasattr(added, "content") else added), int(tid))
-        for text in getattr(tok, "all_special_tokens", []) or []:
-            tid = tok.convert_tokens_to_ids(text)
-            if isinstance(tid, int) and tid >= 0:
-                specials.setdefault(text, tid)
-        eog = {specials[t] for t in _EOG_TEXTS if t in specials}
-        if tok.eos_token_id is not None:
-            eog.add(int(tok.eos_token_id))
+        vocab = self.vocab
         mc = self.model.config
         train_ctx = int(getattr(mc, "n_positions", 0) or getattr(mc, "max_position_embeddings", 0) or 2048)
         size = sum(f.stat().st_size for f in path.iterdir() if f.suffix in (".safetensors", ".bin"))
@@ -113,12 +101,13 @@ class TransformersBackend(TokenLoopBackend):
             context_length=min(train_ctx, settings.context_length),
             train_context_length=train_ctx,
             vocab_size=int(mc.vocab_size),
-            bos_id=tok.bos_token_id,
-            eos_id=tok.eos_token_id,
-            add_bos=bool(getattr(tok, "add_bos_token", False)),
-            chat_template=getattr(tok, "chat_template", None),
-            special_tokens=specials,
-            eog_ids=frozenset(eog),
+            bos_id=vocab.bos_id,
+            eos_id=vocab.eos_id,
+            add_bos=vocab.add_bos,
+            chat_template=getattr(self.tokenizer, "chat_template", None),
+            special_tokens=vocab.special_tokens,
+            eog_ids=vocab.eog_ids,
+            control_ids=vocab.control_ids,
             quantization=quant if quant != "none" else self.placement.dtype,
             size_bytes=size,
             backend="transformers",
@@ -131,19 +120,10 @@ class TransformersBackend(TokenLoopBackend):
     # -- tokens ----------------------------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
-        if not text:
-            return []
-        if self._fast is not None:
-            with self._lock:
-                self._fast.encode_special_tokens = not special
-                try:
-                    return list(self._fast.encode(text, add_special_tokens=False).ids)
-                finally:
-                    self._fast.encode_special_tokens = False
-        return list(self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids)
+        return self.vocab.tokenize(text, special=special)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(tokens), skip_special_tokens=True)
+        return self.vocab.detokenize(tokens)
 
     # -- decode paths ----------------------------------------------------------------------------------------
 
