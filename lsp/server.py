@@ -3,8 +3,8 @@
 Custom protocol (besides LSP 3.18):
 - notification `starassist/timings` (server -> client) after every completion request:
   {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
-   debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
-   generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
+   debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, evaluated_tokens, reused_chunks,
+   prompt_ms, generated_tokens, generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
 - request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,
   cache_hits, worker {started, finished, cancelled, skipped, failed}, open_documents, documents_bytes}.
 

@@ -56,7 +56,9 @@ def test_complete_json_with_honest_timings(source_file):
     assert payload["format"] == "none" and payload["mode"] == "l2r"
     assert payload["raw"]
     t = payload["timings"]
-    assert set(t) == {"prompt_tokens", "reused_tokens", "prompt_ms", "generated_tokens", "generation_ms"}
+    assert set(t) == {"prompt_tokens", "reused_tokens", "evaluated_tokens", "reused_chunks", "prompt_ms",
+                      "generated_tokens", "generation_ms"}
+    assert t["evaluated_tokens"] == t["prompt_tokens"] - t["reused_tokens"]
     assert t["prompt_tokens"] > 20 and t["reused_tokens"] == 0  # a fresh process has an empty KV cache
     assert 0 < t["generated_tokens"] <= 12
     assert t["prompt_ms"] > 0 and t["generation_ms"] > 0
