@@ -32,9 +32,10 @@ def random_fim_gguf() -> Path:
     the same code as `scripts/make_bench_model.py` and cached in ~/.cache/starassist-tests by its sources' hash."""
     import hashlib
 
+    from memorizing.build import cache_root
+
     import starassist.cli.bench_model as bench_model
     import starassist.quant
-    from memorizing.build import cache_root
 
     quant_dir = Path(starassist.quant.__file__).resolve().parent
     h = hashlib.sha256(Path(bench_model.__file__).read_bytes())

@@ -81,6 +81,17 @@ def test_doctor_on_embedded_model():
     assert checks["fim"]["status"] == "warn" and "left-to-right" in checks["fim"]["detail"]
     assert checks["infill"]["status"] == "ok"
     assert checks["kv cache"]["status"] == "ok"
+    assert checks["kv reuse"]["detail"].startswith("exact prefix") and "left-to-right" in checks["kv reuse"]["detail"]
+    assert "threads" in checks["backend"]["detail"]
+
+
+@pytest.mark.slow
+def test_doctor_reports_spm_append_on_a_starcoder2_model(random_fim_gguf):
+    result = run("doctor", "--json", "--model", str(random_fim_gguf))
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert "SPM layout" in checks["fim"]["detail"]
+    assert checks["kv reuse"]["detail"] == ("exact prefix: the common prefix of the previous prompt is kept; SPM "
+                                            "append: the typed text is last, so a keystroke only adds tokens at the end")
 
 
 def test_models_lists_embedded(tmp_path, monkeypatch):

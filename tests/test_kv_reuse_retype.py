@@ -83,3 +83,24 @@ def test_random_rope_model_retyped_matches_cold(mode, random_fim_gguf):
             assert statistics.median(inside) <= 8, inside
     finally:
         engine.backend.close()
+
+
+def test_bench_latency_reports_each_keystroke(random_fim_gguf):
+    """`starassist bench latency` on a FIM model: per key the evaluated tokens and times, medians per layout."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from starassist.cli.app import app
+
+    result = CliRunner().invoke(app, ["bench", "latency", "--model", str(random_fim_gguf), "--keystrokes", "4",
+                                      "--max-tokens", "4", "--warmup", "1", "--fim-modes", "spm,psm", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert list(report["modes"]) == ["spm", "psm"] and report["threads"] >= 1
+    for run in report["modes"].values():
+        assert len(run["keys"]) == 4
+        assert set(run["keys"][0]) == {"char", "inside_line", "evaluated_tokens", "prompt_tokens", "prompt_ms",
+                                       "generated_tokens", "generation_ms", "total_ms"}
+    spm, psm = report["modes"]["spm"]["medians"], report["modes"]["psm"]["medians"]
+    assert spm["evaluated_tokens"] <= 8 < psm["evaluated_tokens"]
