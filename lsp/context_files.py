@@ -55,7 +55,10 @@ def rank_snippets(
     limit: int = 4,
 ) -> list[tuple[str, str]]:
     """(path, snippet) of other documents sharing identifiers with the text near the cursor, best first."""
-    before = text[:offset].split("\n")[-near_lines:]
+    # The cursor line's text before the cursor is left out: the query (so the snippets, which come first in the
+    # prompt) must not change while the user types, or the KV cache would be lost at every keystroke.
+    line_start = text.rfind("\n", 0, offset) + 1
+    before = text[:line_start].split("\n")[-near_lines:]
     after = text[offset:].split("\n")[: near_lines // 3]
     query = identifiers("\n".join(before + after))
     if not query:

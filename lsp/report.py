@@ -28,6 +28,8 @@ class RequestReport:
     multiline: bool | None = None
     prompt_tokens: int | None = None
     reused_tokens: int | None = None
+    evaluated_tokens: int | None = None  # prompt tokens actually computed (prompt_tokens - reused_tokens)
+    reused_chunks: int | None = None  # cached runs moved to new positions (model.kv_reuse = "shift" only)
     prompt_ms: float | None = None
     generated_tokens: int | None = None
     generation_ms: float | None = None
@@ -38,6 +40,8 @@ class RequestReport:
         self.multiline = multiline
         self.prompt_tokens = sum(t.prompt_tokens for t in timings)
         self.reused_tokens = sum(t.reused_tokens for t in timings)
+        self.evaluated_tokens = sum(t.evaluated_tokens for t in timings)
+        self.reused_chunks = sum(t.reused_chunks for t in timings)
         self.prompt_ms = round(sum(t.prompt_ms for t in timings), 2)
         self.generated_tokens = sum(t.generated_tokens for t in timings)
         self.generation_ms = round(sum(t.generation_ms for t in timings), 2)
@@ -58,6 +62,6 @@ class RequestReport:
             return f"{kind}: {items} item(s) from cache in {total:.1f} ms"
         return (f"{kind}: {items} item(s) in {total:.0f} ms "
                 f"(debounce {self.debounce_ms or 0:.0f}, queue {self.queue_ms or 0:.0f}, "
-                f"prompt {self.prompt_tokens or 0} tok/{self.reused_tokens or 0} reused "
+                f"prompt {self.prompt_tokens or 0} tok/{self.evaluated_tokens or 0} evaluated "
                 f"{self.prompt_ms or 0:.0f} ms, {self.generated_tokens or 0} tok "
                 f"{self.generation_ms or 0:.0f} ms, {model_calls} call(s))")

@@ -3,8 +3,9 @@
 Custom protocol (besides LSP 3.18):
 - notification `starassist/timings` (server -> client) after every completion request:
   {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
-   debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
-   generation_ms, stop_reasons, superseded, shared}; the same numbers go to `window/logMessage` as one line.
+   debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, evaluated_tokens, reused_chunks,
+   prompt_ms, generated_tokens, generation_ms, stop_reasons, superseded, shared}; the same numbers go to
+   `window/logMessage` as one line.
   `shared`: answered by the generation of another request for the same document text (VS Code sends an inline
   and a completion request at every keystroke).
 - request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,

@@ -56,7 +56,9 @@ def test_complete_json_with_honest_timings(source_file):
     assert payload["format"] == "none" and payload["mode"] == "l2r"
     assert payload["raw"]
     t = payload["timings"]
-    assert set(t) == {"prompt_tokens", "reused_tokens", "prompt_ms", "generated_tokens", "generation_ms"}
+    assert set(t) == {"prompt_tokens", "reused_tokens", "evaluated_tokens", "reused_chunks", "prompt_ms",
+                      "generated_tokens", "generation_ms"}
+    assert t["evaluated_tokens"] == t["prompt_tokens"] - t["reused_tokens"]
     assert t["prompt_tokens"] > 20 and t["reused_tokens"] == 0  # a fresh process has an empty KV cache
     assert 0 < t["generated_tokens"] <= 12
     assert t["prompt_ms"] > 0 and t["generation_ms"] > 0
@@ -79,6 +81,17 @@ def test_doctor_on_embedded_model():
     assert checks["fim"]["status"] == "warn" and "left-to-right" in checks["fim"]["detail"]
     assert checks["infill"]["status"] == "ok"
     assert checks["kv cache"]["status"] == "ok"
+    assert checks["kv reuse"]["detail"].startswith("exact prefix") and "left-to-right" in checks["kv reuse"]["detail"]
+    assert "threads" in checks["backend"]["detail"]
+
+
+@pytest.mark.slow
+def test_doctor_reports_spm_append_on_a_starcoder2_model(random_fim_gguf):
+    result = run("doctor", "--json", "--model", str(random_fim_gguf))
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert "SPM layout" in checks["fim"]["detail"]
+    assert checks["kv reuse"]["detail"] == ("exact prefix: the common prefix of the previous prompt is kept; SPM "
+                                            "append: the typed text is last, so a keystroke only adds tokens at the end")
 
 
 def test_models_lists_embedded(tmp_path, monkeypatch):

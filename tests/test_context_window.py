@@ -69,3 +69,31 @@ def test_huge_cursor_line_is_cut():
     line = "x" * 10000 + " " + "y " * 5000
     w = window(line, len(line), budget=100, prefix_share=0.75, count_tokens=count)
     assert count(w.prefix) <= 100 and line.endswith(w.prefix)
+
+
+def _typing_windows(doc: str, at: int, typed: str, **kw):
+    """The window after each character of `typed` is typed at offset `at` of `doc`."""
+    out = []
+    for n in range(len(typed) + 1):
+        text = doc[:at] + typed[:n] + doc[at:]
+        out.append(window(text, at + n, count_tokens=count, **kw))
+    return out
+
+
+def test_typing_inside_a_line_only_changes_the_cursor_line():
+    """Prefix lines, suffix and start are fixed while typing on one line (the SPM prompt then only appends),
+    at the end of a long file, in its middle, near its top (the prefix's unused share goes to the suffix) and in
+    the middle of a line."""
+    doc = make_doc(300)
+    for at in (len(doc), doc.index("line 150 "), doc.index("line 3 "), doc.index("alpha", doc.index("line 150 "))):
+        wins = _typing_windows(doc, at, "total = sum(values) + offset", budget=200, prefix_share=0.75)
+        assert len({(w.first_line, w.suffix) for w in wins}) == 1, at
+        assert all(b.prefix.startswith(a.prefix) for a, b in zip(wins, wins[1:], strict=False)), at
+        assert all(w.prefix_tokens + w.suffix_tokens <= 200 for w in wins)
+
+
+def test_unused_prefix_budget_goes_to_suffix():
+    doc = make_doc(300)
+    w = window(doc, doc.index("line 2 "), budget=200, prefix_share=0.75, count_tokens=count)
+    assert w.suffix_tokens > 50  # more than its 25% share
+    assert w.prefix_tokens + w.suffix_tokens <= 200

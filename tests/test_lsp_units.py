@@ -111,6 +111,15 @@ def test_snippets_ranked_by_identifier_overlap() -> None:
     assert ranked[0][1].startswith("class Circle")
 
 
+def test_snippets_do_not_change_while_typing_on_a_line() -> None:
+    """They come first in a repo-level prompt: a change there would cost the whole KV cache at every key."""
+    head = "from shapes import Circle\n\ncircle = Circle(radius=2)\n"
+    others = [("shapes.py", "class Circle:\n    radius = 1\n"), ("paint.py", "def paint(color):\n    pass\n")]
+    typed = "paint(circle, color"
+    ranked = {tuple(rank_snippets(head + typed[:n], len(head) + n, others)) for n in range(len(typed) + 1)}
+    assert len(ranked) == 1
+
+
 def test_long_files_contribute_their_best_window() -> None:
     filler = "\n".join(f"unrelated_{i} = {i}" for i in range(200))
     target = "def parse_config(path):\n    return load_toml(path)\n"

@@ -26,6 +26,7 @@ def test_model_info_and_tokenizer(hf_backend):
     assert isinstance(backend, Backend)
     info = backend.info
     assert info.backend == "transformers" and info.context_length == 512
+    assert info.kv_reuse == "crop"  # common prefix kept, the changed rest evaluated again (`doctor` says so)
     assert info.special_tokens["<fim_prefix>"] == 1 and info.special_tokens["<fim_middle>"] == 2
     assert 0 in info.eog_ids
     if arch == "starcoder2":

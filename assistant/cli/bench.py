@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,20 @@ _SAMPLE = Path(__file__).with_name("data") / "typing_sample.txt"
 
 
 @dataclass
+class Key:
+    """One counted keystroke: what was typed and what its suggestion cost."""
+
+    char: str
+    inside_line: bool  # typed on the same line as the key before (not a line break, not right after one)
+    evaluated_tokens: int
+    prompt_tokens: int
+    prompt_ms: float
+    generated_tokens: int
+    generation_ms: float
+    total_ms: float
+
+
+@dataclass
 class Typed:
     """What typing through a file cost: per counted keystroke the time, and per keystroke the prompt token ids
     and the number of generated tokens (so a baseline can redo the same work)."""
@@ -37,6 +51,7 @@ class Typed:
     work: list[tuple[list[int], int]]
     reuse: list[float]  # share of each counted prompt found in the KV cache
     warmup: int
+    keys: list[Key] = field(default_factory=list)
 
     @property
     def kv_reuse(self) -> float:
@@ -46,6 +61,21 @@ class Typed:
     def generated_mean(self) -> float:
         counted = self.work[self.warmup :]
         return statistics.fmean(n for _, n in counted) if counted else 0.0
+
+    def medians(self) -> dict[str, float]:
+        """Medians over the counted keys; `evaluated_inside_line` only over keys typed inside a line, and
+        `total_over_generation` is the median of each key's total / generation time."""
+        keys = self.keys
+        inside = [k.evaluated_tokens for k in keys if k.inside_line] or [0]
+        return {
+            "evaluated_tokens": statistics.median(k.evaluated_tokens for k in keys),
+            "evaluated_inside_line": statistics.median(inside),
+            "prompt_tokens": statistics.median(k.prompt_tokens for k in keys),
+            "prompt_ms": statistics.median(k.prompt_ms for k in keys),
+            "generation_ms": statistics.median(k.generation_ms for k in keys),
+            "total_ms": statistics.median(k.total_ms for k in keys),
+            "total_over_generation": statistics.median(k.total_ms / max(k.generation_ms, 1e-3) for k in keys),
+        }
 
 
 def type_through(engine: CompletionEngine, text: str, *, keystrokes: int, warmup: int, max_tokens: int,
@@ -66,8 +96,12 @@ def type_through(engine: CompletionEngine, text: str, *, keystrokes: int, warmup
         elapsed = (time.perf_counter() - t0) * 1000
         typed.work.append((result.prompt, result.timings.generated_tokens))
         if i >= warmup:
+            t = result.timings
             typed.times_ms.append(elapsed)
-            typed.reuse.append(result.timings.reused_tokens / max(1, result.timings.prompt_tokens))
+            typed.reuse.append(t.reused_tokens / max(1, t.prompt_tokens))
+            typed.keys.append(Key(text[end - 1 : end], end > start and "\n" not in text[end - 2 : end],
+                                  t.evaluated_tokens, t.prompt_tokens, t.prompt_ms, t.generated_tokens,
+                                  t.generation_ms, elapsed))
     return typed
 
 
@@ -96,6 +130,10 @@ def bench(
     seed: int = typer.Option(0, help="lsp-stress: fuzz seed."),
     cancels: int = typer.Option(1000, help="lsp-stress: requests in the cancellation storm."),
     doc_mb: float = typer.Option(10.0, help="lsp-stress: size of the big document (millions of characters)."),
+    fim_modes: str = typer.Option("", help="latency: FIM layouts to compare on the same loaded model, e.g. "
+                                           "spm,psm (default: the configured one; the first is compared with raw "
+                                           "llama-cpp-python)."),
+    per_key: bool = typer.Option(True, "--per-key/--no-per-key", help="latency: print every keystroke."),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw baselines: llama-cpp-python (latency), or
     transformers' model.generate (gpu)."""
@@ -132,18 +170,45 @@ def bench(
     text = (file or _SAMPLE).read_text(encoding="utf-8")
     settings = cli_settings(model__path=model)
     engine = load_engine(settings)
+    report = latency_report(engine, text, keystrokes=keystrokes, warmup=warmup, max_tokens=max_tokens,
+                            fim_modes=_names(fim_modes))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        print_latency(report, per_key=per_key)
+
+
+def latency_report(engine: CompletionEngine, text: str, *, keystrokes: int, warmup: int, max_tokens: int,
+                   fim_modes: list[str]) -> dict:
+    """Type through `text` once per FIM mode (the first is the one measured against the raw baselines), on the
+    same loaded model."""
+    from starassist.engine.fim import resolve_mode
+
     raw = getattr(engine.backend, "raw_completion", None)  # llama.cpp only
-    typed = type_through(engine, text, keystrokes=keystrokes, warmup=warmup, max_tokens=max_tokens)
+    configured = engine.mode
+    runs: dict[str, Typed] = {}
+    for name in fim_modes or [configured]:
+        engine.mode = resolve_mode(engine.format, name)
+        label = engine.mode if engine.format.fim else "l2r"
+        if label not in runs:
+            runs[label] = type_through(engine, text, keystrokes=keystrokes, warmup=warmup, max_tokens=max_tokens)
+    engine.mode = configured
+    first = next(iter(runs))
+    typed = runs[first]
     ours, work = typed.times_ms, typed.work
     report: dict = {
         "model": engine.backend.info.name,
         "format": engine.format.name,
+        "mode": first,
+        "threads": engine.backend.info.threads,
         "keystrokes": len(ours),
         "max_tokens": max_tokens,
         "prompt_tokens": len(work[-1][0]),
         "generated_tokens_mean": typed.generated_mean,
         "starassist": summary(ours),
         "kv_reuse": typed.kv_reuse,
+        "modes": {label: {"medians": run.medians(), "p50_ms": summary(run.times_ms)["p50_ms"],
+                          "keys": [asdict(k) for k in run.keys]} for label, run in runs.items()},
     }
     if raw is not None:
         for label, cold in (("raw_warm", False), ("raw_cold", True)):
@@ -155,15 +220,39 @@ def bench(
                     times.append((time.perf_counter() - t0) * 1000)
             report[label] = summary(times)
             report[f"speedup_vs_{label}_p50"] = report[label]["p50_ms"] / report["starassist"]["p50_ms"]
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
+    return report
+
+
+def print_latency(report: dict, *, per_key: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"keystroke → suggestion, {report['keystrokes']} keystrokes, "
-                        f"{report['generated_tokens_mean']:.1f} of at most {max_tokens} tokens generated, "
-                        f"{report['prompt_tokens']}-token prompt ({report['model']}, {report['format']})")
+    console = Console()
+    first = report["mode"]
+    if per_key:
+        keys = Table(title=f"per keystroke ({first.upper()})")
+        for col in ("key", "evaluated / prompt tokens", "prompt ms", "generation ms (tokens)", "total ms"):
+            keys.add_column(col, justify="right")
+        for k in report["modes"][first]["keys"]:
+            where = "" if k["inside_line"] else " (new line)"
+            keys.add_row(repr(k["char"]) + where, f"{k['evaluated_tokens']} / {k['prompt_tokens']}",
+                         f"{k['prompt_ms']:.1f}", f"{k['generation_ms']:.1f} ({k['generated_tokens']})",
+                         f"{k['total_ms']:.1f}")
+        console.print(keys)
+    modes = Table(title=f"medians per keystroke, {report['keystrokes']} keystrokes ({report['model']}, "
+                        f"{report['format']}, {report['threads']} threads)")
+    for col in ("mode", "evaluated tokens (inside a line)", "prompt ms", "generation ms", "total ms",
+                "total / generation"):
+        modes.add_column(col, justify="right")
+    for label, run in report["modes"].items():
+        m = run["medians"]
+        modes.add_row(label.upper(), f"{m['evaluated_tokens']:.0f} ({m['evaluated_inside_line']:.0f})",
+                      f"{m['prompt_ms']:.1f}", f"{m['generation_ms']:.1f}", f"{m['total_ms']:.1f}",
+                      f"{m['total_over_generation']:.2f}")
+    console.print(modes)
+    table = Table(title=f"keystroke → suggestion ({first.upper()}), {report['keystrokes']} keystrokes, "
+                        f"{report['generated_tokens_mean']:.1f} of at most {report['max_tokens']} tokens generated, "
+                        f"{report['prompt_tokens']}-token prompt")
     for col in ("path", "p50 ms", "p95 ms", "mean ms", "p50 ratio (raw / starassist)"):
         table.add_column(col)
     for label in ("starassist", "raw_warm", "raw_cold"):
@@ -171,6 +260,5 @@ def bench(
             row = report[label]
             ratio = "1.00" if label == "starassist" else f"{report[f'speedup_vs_{label}_p50']:.2f}"
             table.add_row(label, f"{row['p50_ms']:.0f}", f"{row['p95_ms']:.0f}", f"{row['mean_ms']:.0f}", ratio)
-    console = Console()
     console.print(table)
     console.print(f"KV cache reuse while typing: {report['kv_reuse']:.0%} of prompt tokens")

@@ -40,6 +40,21 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "n_head": 16, "n_positions": 8192, "multi_query": True, "activation_function": "gelu_pytorch_tanh",
         "layer_norm_epsilon": 1e-5, "initializer_range": 0.02, "tie_word_embeddings": True,
     },
+    # `starassist bench latency`'s FIM model (scripts/make_bench_model.py): StarCoder2's architecture at 87M
+    # parameters, about the size llama.vim's users run on a laptop CPU; 4K context like StarCoder2's first stage.
+    "starcoder2-fim-87m": {
+        "model_type": "starcoder2", "vocab_size": 49152, "hidden_size": 768, "intermediate_size": 3072,
+        "num_hidden_layers": 8, "num_attention_heads": 12, "num_key_value_heads": 2,
+        "max_position_embeddings": 4096, "rope_theta": 100000.0, "sliding_window": None, "norm_epsilon": 1e-5,
+        "use_bias": True, "hidden_act": "gelu_pytorch_tanh", "initializer_range": 0.02, "tie_word_embeddings": True,
+    },
+    # The same for tests: built and quantized in seconds.
+    "starcoder2-fim-tiny": {
+        "model_type": "starcoder2", "vocab_size": 2048, "hidden_size": 128, "intermediate_size": 512,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 2048, "rope_theta": 10000.0, "sliding_window": None, "norm_epsilon": 1e-5,
+        "use_bias": True, "hidden_act": "gelu_pytorch_tanh", "initializer_range": 0.02, "tie_word_embeddings": True,
+    },
     # For dry runs on a CPU: the same code paths in seconds.
     "tiny": {
         "model_type": "starcoder2", "vocab_size": 512, "hidden_size": 64, "intermediate_size": 256,
@@ -126,3 +141,16 @@ def random_checkpoint(name: str, root: Path, device: str, log: Callable[[str], N
         tokenizer.save_pretrained(tmp)
     del model
     return dest
+
+
+def random_fim_gguf(name: str, root: Path, log: Callable[[str], None] = lambda _: None) -> Path:
+    """The random-weight checkpoint `name` converted to Q8_0 by our own quantizer (`starassist quantize`), under
+    `root`; built on first use, offline."""
+    from starassist.quant.pipeline import run
+
+    out = root / f"random-{name}.Q8_0.gguf"
+    if not out.is_file():
+        checkpoint = random_checkpoint(name, root, "cpu", log)
+        log(f"quantizing {checkpoint} to {out} …")
+        run(str(checkpoint), "Q8_0", out, force=True)  # written to a temporary file and renamed
+    return out

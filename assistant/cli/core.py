@@ -206,6 +206,25 @@ def models(
         console.print(f"[yellow]warning:[/] {p}")
 
 
+def kv_reuse_mode(engine) -> str:
+    """How the KV cache is kept between keystrokes, in words (for `doctor`)."""
+    kind = engine.backend.info.kv_reuse
+    if kind == "shift":
+        return ("shift (APPROXIMATE: later runs of the previous prompt are moved to new positions; suggestions "
+                "can differ from a cold evaluation; model.kv_reuse = \"exact\" turns it off)")
+    if kind == "crop":
+        how = "crop and re-evaluate: the cache is cut back to the common prefix, the rest is computed again (exact)"
+    elif kind == "prefix":
+        how = "exact prefix: the common prefix of the previous prompt is kept"
+    else:
+        return "none: every prompt is evaluated in full"
+    if engine.format.fim and engine.mode == "spm":
+        return how + "; SPM append: the typed text is last, so a keystroke only adds tokens at the end"
+    if engine.format.fim:
+        return how + "; PSM: a keystroke re-evaluates the suffix after the cursor"
+    return how + "; left-to-right: a keystroke only adds tokens at the end"
+
+
 _DOCTOR_SAMPLE = '''def fibonacci(n):
     """Return the n-th Fibonacci number."""
     if n < 2:
@@ -258,6 +277,7 @@ def doctor(
     again = engine.complete(request)
     t1, t2 = first.timings, again.timings
     checks.append(("ok", "timings", f"prompt {t1.prompt_tokens} tok in {t1.prompt_ms:.0f} ms, {t1.generated_tokens} tok generated in {t1.generation_ms:.0f} ms"))
+    checks.append(("ok", "kv reuse", kv_reuse_mode(engine)))
     reuse_ok = t2.reused_tokens >= 0.9 * t2.prompt_tokens
     checks.append(("ok" if reuse_ok else "warn", "kv cache", f"repeat request reused {t2.reused_tokens}/{t2.prompt_tokens} prompt tokens, prompt {t2.prompt_ms:.0f} ms"))
     healthy = not any(status == "fail" for status, _, _ in checks)

@@ -38,6 +38,10 @@ class ModelInfo:
     backend: str = ""
     threads: int = 0  # CPU threads the backend computes with
     device: str = "cpu"  # where the weights are: "cpu", "cuda:0 (NVIDIA H200)", "cpu + CUDA0 (28/31 layers)"
+    # How the previous prompt's KV cache is kept: "prefix" (the common prefix, exact), "shift" (also later runs
+    # moved to new positions: approximate), "crop" (the cache is cut back to the common prefix and the rest
+    # evaluated again, exact), "" (the backend keeps none).
+    kv_reuse: str = ""
 
 
 @dataclass
@@ -47,13 +51,15 @@ class Timings:
     prompt_ms: float = 0.0
     generated_tokens: int = 0
     generation_ms: float = 0.0
+    reused_chunks: int = 0  # cached runs kept after the common prefix, moved to new positions (shift mode only)
 
     @property
     def evaluated_tokens(self) -> int:
+        """Prompt tokens actually computed."""
         return self.prompt_tokens - self.reused_tokens
 
     def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+        return {**asdict(self), "evaluated_tokens": self.evaluated_tokens}
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,7 @@ class TokenLoopBackend:
 
     info: ModelInfo
     _lock: threading.Lock
+    last_reused_chunks: int = 0  # set by `_prefill` when it keeps shifted chunks
 
     def _reseed(self, seed: int) -> None:
         raise NotImplementedError
@@ -322,6 +329,7 @@ class TokenLoopBackend:
             t0 = time.perf_counter()
             reused, cancelled = self._prefill(list(prompt), cancel)
             timings.reused_tokens = reused
+            timings.reused_chunks = self.last_reused_chunks
             timings.prompt_ms = (time.perf_counter() - t0) * 1000
             t1 = time.perf_counter()
             if cancelled:

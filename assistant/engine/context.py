@@ -1,8 +1,10 @@
 """Token-budgeted text window around the cursor. Pure functions: text in, text out.
 
-The window is cut at line boundaries and its first line is aligned to a multiple of `ALIGN_LINES`, so while the
-user types on one line the window's start does not move and the prompt only changes near the cursor: the KV
-cache keeps everything before it.
+The window is cut at line boundaries and its first line is aligned to a multiple of `ALIGN_LINES`. While the user
+types on one line nothing but the cursor line's text may change: the lines before it, the suffix and the window's
+start depend only on text the keystroke does not touch and on the cursor line's size in steps of `HEAD_STEP`
+tokens. So with the typed text last in the prompt (SPM) the prompt only grows at its end and the KV cache keeps
+everything before it; in PSM the suffix after it is at least the same text.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from .textpos import split_lines
 
 ALIGN_LINES = 16
-
+# Tokens reserved for the cursor line grow in these steps, so a keystroke almost never moves the other lines.
+HEAD_STEP = 32
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,9 @@ class Window:
     truncated_suffix: bool
 
 
-def _take_prefix(lines: list[str], head: str, budget: int, count: Callable[[str], int]) -> tuple[int, int]:
-    """Index of the first full line kept before `head` (the cursor line's text) and the tokens used."""
-    used = count(head)
+def _take_prefix(lines: list[str], budget: int, count: Callable[[str], int]) -> tuple[int, int]:
+    """Index of the first full line kept (from the end of `lines`) within `budget`, and the tokens used."""
+    used = 0
     start = len(lines)
     while start > 0:
         cost = count(lines[start - 1])
@@ -71,17 +74,16 @@ def window(
         while head and count_tokens(head) > prefix_budget:
             head = head[len(head) // 4 :]
 
-    # The suffix is measured first only to learn how much of its share it leaves unused.
-    suffix_need = 0
-    for line in after_lines:
-        suffix_need += count_tokens(line)
-        if suffix_need > suffix_budget:
+    head_tokens = count_tokens(head)
+    head_reserve = min(prefix_budget, (head_tokens // HEAD_STEP + 1) * HEAD_STEP)
+    # Share the prefix leaves unused goes to the suffix (near the top of a file). Measured with the reserve, not
+    # the cursor line itself, so the suffix stays the same while the user types.
+    before_need = head_reserve
+    for line in reversed(before_lines):
+        if before_need >= prefix_budget:
             break
-    spare = max(0, suffix_budget - suffix_need)
-    start, prefix_used = _take_prefix(before_lines, head, prefix_budget + spare, count_tokens)
-    prefix = "".join(before_lines[start:]) + head
-
-    suffix_room = budget - prefix_used
+        before_need += count_tokens(line)
+    suffix_room = suffix_budget + max(0, prefix_budget - before_need)
     kept: list[str] = []
     suffix_used = 0
     for line in after_lines:
@@ -91,6 +93,10 @@ def window(
         kept.append(line)
         suffix_used += cost
     suffix = "".join(kept)
+    # Whatever the suffix leaves goes to the prefix's full lines.
+    start, lines_used = _take_prefix(before_lines, budget - suffix_used - head_reserve, count_tokens)
+    prefix = "".join(before_lines[start:]) + head
+    prefix_used = lines_used + head_tokens
     return Window(
         prefix=prefix,
         suffix=suffix,

@@ -77,7 +77,13 @@ FORMATS: dict[str, FimFormat] = {
             repo_spm="[<repo_name>]{repo}{files}[<file_sep>][<fim_prefix>][<fim_suffix>]{suffix}[<fim_middle>]{path}\n{prefix}",
             file="[<file_sep>]{path}\n{code}",
             stops=_SC_STOPS,
-            notes="repo-level PSM as in the StarCoder2 paper; stops at <file_sep>",
+            # SPM as trained: the StarCoder2 paper and model cards only show PSM, but every trainer used for the
+            # family applies SPM to half of the FIM samples by default, as for StarCoder (bigcode Megatron-LM
+            # `--fim-spm-rate 0.5`, Fast-LLM's `FimConfig.spm_rate = 0.5` for the 3B, NeMo's port of the same FIM
+            # dataset for the 15B). With the typed text last, a keystroke only appends to the prompt, so the KV
+            # cache is reused exactly; `model.fim_mode = "psm"` gives the documented layout.
+            spm_trained=True,
+            notes="repo-level PSM as in the StarCoder2 paper (SPM by default: the typed text last); stops at <file_sep>",
         ),
         FimFormat(
             name="starcoder",

@@ -48,6 +48,12 @@ class ModelSettings:
     threads: int = 0
     # Prompt tokens evaluated per llama.cpp batch; cancellation is checked between batches.
     batch_size: int = 256
+    # How the llama.cpp backend keeps the previous prompt's KV cache. "exact": the common prefix only, so output
+    # equals a cold evaluation (with SPM a keystroke only appends: few tokens are computed). "shift": also keeps
+    # later runs of the old prompt, moved to their new positions (rotary-position models; what llama-server's
+    # --cache-reuse does). APPROXIMATE: those entries were computed after the old text before them, so
+    # suggestions can differ from a cold evaluation.
+    kv_reuse: Literal["exact", "shift"] = "exact"
     # FIM format name (see `starassist models`), or "auto" to detect it from the vocabulary.
     fim_format: str = "auto"
     # "auto" puts the text that changes while typing last (SPM) where the model was trained for it.

@@ -193,15 +193,14 @@ class LlamaCppBackend(TokenLoopBackend):
             backend="llama.cpp",
             threads=int(llm.n_threads),
             device=device_summary(self._offload),
+            kv_reuse="shift" if settings.kv_reuse == "shift" and can_shift(llm) else "prefix",
         )
         self._n_batch = settings.batch_size
         self._can_shift = can_shift(llm)
         # Shifted chunks keep K/V computed after the *old* preceding text, so greedy output can differ from a
-        # cold evaluation (tests/test_kv_reuse_llama.py showed it with SPM on the embedded model): off until a
-        # setting lets users trade exactness for speed.
-        self._shift_chunks = False
+        # cold evaluation (tests/test_kv_reuse_llama.py showed it with SPM on the embedded model): only on request.
+        self._shift_chunks = settings.kv_reuse == "shift" and self._can_shift
         self._min_chunk = 4  # a shift is nearly free; short runs still beat evaluating them
-        self.last_reused_chunks = 0
         self._rng = np.random.default_rng(settings.seed)
         self._healing: HealingIndex | None = None
         self._text = TokenText(llm._model.vocab)
@@ -221,7 +220,7 @@ class LlamaCppBackend(TokenLoopBackend):
     def _prefill(self, prompt: Sequence[int], cancel: CancelCheck | None) -> tuple[int, bool]:
         """Evaluate the prompt, keeping every cached chunk it shares with the last one (shifted into place for
         rotary-position models; the common prefix only otherwise). Returns (reused tokens, cancelled)."""
-        plan, cancelled = prefill_with_reuse(self._llm, prompt, self._n_batch, shift=self._can_shift and self._shift_chunks,
+        plan, cancelled = prefill_with_reuse(self._llm, prompt, self._n_batch, shift=self._shift_chunks,
                                              min_chunk=self._min_chunk, cancel=cancel)
         self.last_reused_chunks = plan.reused_chunks
         return len(prompt) - plan.evaluated, cancelled

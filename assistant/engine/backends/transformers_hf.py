@@ -113,6 +113,9 @@ class TransformersBackend(TokenLoopBackend):
             backend="transformers",
             threads=torch.get_num_threads(),
             device=device_name(self._device),
+            # The common prefix is kept (the static decoder moves its position, the dynamic cache is cropped) and
+            # the changed rest evaluated again; cached keys are not moved to new positions here.
+            kv_reuse="crop",
         )
         self._healing: HealingIndex | None = None
         self.set_decode(settings.decode)
