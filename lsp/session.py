@@ -160,7 +160,10 @@ class Session:
             # the document supersedes this one meanwhile (and, being another state, cancels the prefetch).
             self.prefetch.counters.joined += 1
             serial = self.scheduler.supersede(uri)
-            await asyncio.shield(running)
+            try:
+                await asyncio.shield(running)  # a cancelled request leaves the prefetch running
+            except Exception:  # noqa: BLE001, S110 - it failed: the model call below meets the error and reports it
+                pass
             if (hit := cached()) is not None:
                 return hit
             if not self.scheduler.is_latest(uri, serial):
