@@ -161,11 +161,14 @@ class Session:
             self.prefetch.counters.joined += 1
             serial = self.scheduler.supersede(uri)
             try:
-                await asyncio.shield(running)  # a cancelled request leaves the prefetch running
-            except Exception:  # noqa: BLE001, S110 - it failed: the model call below meets the error and reports it
-                pass
+                texts = await asyncio.shield(running)  # a cancelled request leaves the prefetch running
+            except Exception:  # noqa: BLE001 - it failed: the model call below meets the error and reports it
+                texts = None
             if (hit := cached()) is not None:
                 return hit
+            if texts == []:  # it ran to the end and the model had nothing to suggest here: no second call
+                report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
+                return answer([])
             if not self.scheduler.is_latest(uri, serial):
                 report.superseded = True
                 return answer([])

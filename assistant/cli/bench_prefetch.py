@@ -121,7 +121,7 @@ async def _one_server(opts: PrefetchOptions, prefetch: bool) -> dict[str, Any]:
         client = await RawClient.start(command, isolated_env(tmp))
         try:
             await client.initialize({"completion": {"debounce_ms": 0, "max_tokens": opts.max_tokens,
-                                                    "multiline": "never", "prefetch": prefetch}})
+                                                    "prefetch": prefetch}})
             status: dict[str, Any] = {}
             for _ in range(1200):
                 status = (await client.request("starassist/status", {}))["result"]
