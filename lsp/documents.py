@@ -71,6 +71,13 @@ class Lines:
         self._count = sum(self._nbreaks) + 1
         self._text: str | None = text if len(text) <= CACHE_CHARS else None
 
+    def copy(self) -> Lines:
+        """An independent copy that shares the (immutable) block strings: cheap even for a big document."""
+        other = Lines.__new__(Lines)
+        other._blocks, other._nbreaks = list(self._blocks), list(self._nbreaks)
+        other._length, other._count, other._text = self._length, self._count, self._text
+        return other
+
     def __len__(self) -> int:
         return self._length
 
@@ -154,7 +161,10 @@ class Lines:
     # -- edits ----------------------------------------------------------------------------------------------
 
     def replace(self, start: tuple[int, int], end: tuple[int, int], new_text: str, encoding: str) -> None:
-        a, b = self.offset(*start, encoding), self.offset(*end, encoding)
+        self.replace_offsets(self.offset(*start, encoding), self.offset(*end, encoding), new_text)
+
+    def replace_offsets(self, a: int, b: int, new_text: str) -> None:
+        """Replace the characters a..b (document offsets) with `new_text`."""
         if b < a:
             a, b = b, a
         b0, s0 = self._block_of_offset(a)
@@ -180,7 +190,10 @@ class Lines:
         """The lines around a position holding at least `radius` characters on each side of it (or the whole
         document); the cursor's own line is always whole. The first line is a multiple of `align`, so that
         line numbers counted in the excerpt keep the document's grid (the prompt window aligns to it)."""
-        offset = self.offset(line, character, encoding)
+        return self.excerpt_at(self.offset(line, character, encoding), radius, align)
+
+    def excerpt_at(self, offset: int, radius: int, align: int = 1) -> Excerpt:
+        """`excerpt` for a cursor given as a document offset."""
         start = self._line_start(max(0, offset - radius))
         first_line = self._lines_before(start)
         if first_line % align:

@@ -15,6 +15,7 @@ class RequestReport:
     position: dict[str, int]  # {line, character, offset}
     total_ms: float | None = None
     cached: bool | None = None
+    prefetched: bool | None = None  # the cached suggestion was computed ahead by the prefetch
     error: str | None = None  # why there is no suggestion (no model loaded, a failed generation)
     # Scheduling (requests that reached the model worker).
     debounce_ms: float | None = None

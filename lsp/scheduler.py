@@ -1,5 +1,6 @@
 """Model work off the protocol loop: one worker thread runs jobs in order (the model is one sequence anyway),
 each job has a cancel flag checked between tokens, and per-document requests are debounced and superseded.
+A background job (speculative work nobody waits for) yields to every other job: submitting one cancels it.
 
 The asyncio side never blocks: it awaits a future that the worker resolves with `call_soon_threadsafe`.
 """
@@ -23,6 +24,7 @@ class Job(Generic[T]):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T | None]
     label: str = ""
+    background: bool = False  # speculative: any foreground job cancels it
     flag: threading.Event = field(default_factory=threading.Event)
     submitted: float = field(default_factory=time.perf_counter)
     started: float | None = None
@@ -61,17 +63,32 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Callable[[], bool]], T], label: str = "") -> Job[T]:
+    def submit(self, fn: Callable[[Callable[[], bool]], T], label: str = "", *, background: bool = False) -> Job[T]:
         loop = asyncio.get_running_loop()
-        job: Job[T] = Job(fn, loop, loop.create_future(), label)
+        job: Job[T] = Job(fn, loop, loop.create_future(), label, background)
         with self._lock:
             if self._stopped:
                 job.cancel()
                 job.future.set_result(None)
                 return job
+            if not background:
+                for other in self._jobs():
+                    if other.background:
+                        other.cancel()  # stops at its next token: real work never waits for speculation
             self._pending.add(job)
         self._queue.put(job)
         return job
+
+    def _jobs(self) -> list[Job[Any]]:
+        return list(self._pending) + ([self.current] if self.current else [])
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing running, on the loop's side: a job whose result the loop already has
+        counts as done even while the thread is still clearing it away."""
+        with self._lock:
+            waiting = [j for j in self._pending if not j.cancelled]  # cancelled ones are skipped unrun
+            current = self.current
+        return not waiting and (current is None or current.future.done())
 
     def _resolve(self, job: Job[Any], value: Any = None, error: BaseException | None = None) -> None:
         def done() -> None:
@@ -125,7 +142,7 @@ class Worker:
 
     def cancel_all(self) -> None:
         with self._lock:
-            jobs = list(self._pending) + ([self.current] if self.current else [])
+            jobs = self._jobs()
         for job in jobs:
             job.cancel()
 

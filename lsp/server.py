@@ -2,14 +2,17 @@
 
 Custom protocol (besides LSP 3.18):
 - notification `starassist/timings` (server -> client) after every completion request:
-  {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
+  {uri, version, kind: "inline"|"completion", items, cached, prefetched (when the cached suggestion came from the
+   prefetch), model_calls, position {line, character, offset},
    debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, evaluated_tokens, reused_chunks,
    prompt_ms, generated_tokens, generation_ms, stop_reasons, superseded, shared}; the same numbers go to
    `window/logMessage` as one line.
   `shared`: answered by the generation of another request for the same document text (VS Code sends an inline
   and a completion request at every keystroke).
 - request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,
-  cache_hits, worker {started, finished, cancelled, skipped, failed}, open_documents, documents_bytes}.
+  cache_hits, worker {started, finished, cancelled, skipped, failed}, prefetch {enabled, running, started,
+  finished, cancelled, failed, stored, joined, model_calls, hits}, open_documents, documents_bytes}.
+  `model_calls` counts the calls made for requests; the prefetch (`lsp.prefetch`) counts its own.
 
 Transport and decoding are ours (`lsp.transport`, `lsp.framing`, `lsp.protocol`): every request is answered,
 bad traffic is one popup then log lines, `exit` without `shutdown` exits 1, one TCP client at a time.
@@ -105,7 +108,7 @@ class StarassistServer(LanguageServer):
         self.protocol.notify(TIMINGS_NOTIFICATION,
                              report.notification(uri, suggestion.version, kind, items, suggestion.model_calls))
         self.log(report.log_line(kind, items, suggestion.model_calls))
-        self.session.record_shown(suggestion)
+        self.session.record_shown(suggestion, uri, kind)
 
     async def load_model(self) -> None:
         """Load the model in the background with `$/progress` when the client supports it."""
@@ -194,6 +197,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
     def did_close(ls: StarassistServer, params: types.DidCloseTextDocumentParams) -> None:
         session.documents.close(params.text_document.uri)
         session.cache.forget(params.text_document.uri)
+        session.prefetch.cancel(params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: StarassistServer, params: types.DidChangeConfigurationParams) -> None:

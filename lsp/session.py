@@ -15,7 +15,8 @@ from starassist.engine.context import ALIGN_LINES
 from starassist.engine.settings import Settings, replace_from, to_dict
 
 from .cache import SuggestionCache
-from .documents import DocumentStore
+from .documents import DocumentStore, Excerpt
+from .prefetch import Prefetcher, Target, accepted_excerpt
 from .report import RequestReport
 from .scheduler import DocumentScheduler, SharedRuns, Worker
 from .stats import StatsRecorder
@@ -37,6 +38,8 @@ class Suggestion:
     cached: bool = False
     model_calls: int = 0
     first_line: int = 0  # document line of `text`'s first line (`text` is an excerpt of a big document)
+    start: int = 0  # document offset of `text`'s first character
+    selection: bool = False  # for the document with a suggest-widget item accepted: `text` is not the document
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Session:
         self.scheduler = DocumentScheduler(self.worker, cs.debounce_ms, cs.adaptive_debounce)
         self.shared = SharedRuns()
         self.cache = SuggestionCache(cs.cache_size)
+        self.prefetch = Prefetcher(self.worker, cs.prefetch)
         self.stats = StatsRecorder()
         self.engine: CompletionEngine | None = None
         self.load_error: str | None = None
@@ -101,6 +105,9 @@ class Session:
         self.scheduler.debounce_ms = cs.debounce_ms
         self.scheduler.adaptive = cs.adaptive_debounce
         self.cache.size = cs.cache_size
+        self.prefetch.enabled = cs.prefetch
+        if not cs.prefetch:
+            self.prefetch.cancel()
         if self.engine is not None:
             self.engine.settings = new
         return errors
@@ -167,10 +174,8 @@ class Session:
         if doc is None:
             return None
         # The lines around the cursor that a prompt could use, not the whole (maybe 10 MB) document.
-        cs = self.settings.completion
-        excerpt = doc.lines.excerpt(line, character, self.encoding,
-                                    CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens), ALIGN_LINES)
-        text, version, offset, first_line = excerpt.text, doc.version, excerpt.offset, excerpt.first_line
+        excerpt = doc.lines.excerpt(line, character, self.encoding, self._radius(), ALIGN_LINES)
+        text, version, offset = excerpt.text, doc.version, excerpt.offset
         if selected is not None:
             # Offsets of the selected item's range in the excerpt (it is on the cursor's lines).
             a = min(max(doc.offset(*selected.start, self.encoding) - excerpt.start, 0), len(text))
@@ -179,16 +184,46 @@ class Session:
             offset = a + len(selected.text) + max(offset - b, 0)
         before, after = text[:offset], text[offset:]
         report = RequestReport(position={"line": line, "character": character, "offset": excerpt.start + offset})
-        hit = self.cache.get(uri, before, after)
-        if hit is not None and (len(hit) >= items or items == 1):
-            report.cached, report.total_ms = True, round((time.perf_counter() - t0) * 1000, 2)
-            return Suggestion(hit[:items], offset, text, version, report, cached=True, first_line=first_line)
+
+        def answer(texts: list[str], **more: Any) -> Suggestion:
+            return Suggestion(texts[:items], offset, text, version, report, first_line=excerpt.first_line,
+                              start=excerpt.start, selection=selected is not None, **more)
+
+        def cached() -> Suggestion | None:
+            found = self.cache.lookup(uri, before, after)
+            if found is None or (len(found[0]) < items and items > 1):
+                return None
+            report.cached, report.prefetched = True, found[1] or None
+            report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
+            return answer(found[0], cached=True)
+
+        if (hit := cached()) is not None:
+            return hit
+        running = self.prefetch.running_for(Target(uri, before, after))
+        if running is not None:
+            # The prefetch is computing exactly this: wait for it rather than start over. A newer request for
+            # the document supersedes this one meanwhile (and, being another state, cancels the prefetch).
+            self.prefetch.counters.joined += 1
+            serial = self.scheduler.supersede((uri, kind))
+            try:
+                texts = await asyncio.shield(running)  # a cancelled request leaves the prefetch running
+            except Exception:  # noqa: BLE001 - it failed: the model call below meets the error and reports it
+                texts = None
+            if (hit := cached()) is not None:
+                return hit
+            if texts == []:  # it ran to the end and the model had nothing to suggest here: no second call
+                report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
+                return answer([])
+            if not self.scheduler.is_latest((uri, kind), serial):
+                report.superseded = True
+                return answer([])
+        self.prefetch.cancel()  # a newer request always wins over speculation
         await self.ready.wait()
         engine = self.engine
         if engine is None:
             self.scheduler.supersede((uri, kind))  # an older request for the document is stale all the same
             report.error = self.load_error
-            return Suggestion([], offset, text, version, report, first_line=first_line)
+            return answer([])
         other_docs = self.documents.others(uri)
         root_uri = self.root_uri
 
@@ -210,7 +245,7 @@ class Session:
             outcome, joined = await self.shared.run(uri, (version, before, after), items, start)
         except Exception as exc:  # noqa: BLE001 - a failed generation answers empty; the server stays up
             report.error = _one_line(exc)
-            return Suggestion([], offset, text, version, report, first_line=first_line)
+            return answer([])
         generated = outcome.value
         report.cached = False
         report.debounce_ms = round(outcome.debounce_ms, 2)
@@ -221,21 +256,55 @@ class Session:
         current = self.documents.get(uri)
         if current is None or current.version != version:
             report.superseded = True  # the document changed meanwhile: these suggestions would not fit it
-            return Suggestion([], offset, text, version, report, first_line=first_line)
+            return answer([])
         if generated is None:
-            return Suggestion([], offset, text, version, report, first_line=first_line)
+            return answer([])
         if joined:  # the other request of the pair counted and cached it
             report.shared = True
-            return Suggestion(generated.texts[:items], offset, text, version, report, first_line=first_line)
+            return answer(generated.texts)
         self.generations_finished += 1
         report.add_engine(generated.timings, generated.stop_reasons, generated.multiline)
         self.cache.put(uri, before, after, generated.texts)
-        return Suggestion(generated.texts[:items], offset, text, version, report, model_calls=generated.model_calls,
-                          first_line=first_line)
+        return answer(generated.texts, model_calls=generated.model_calls)
 
-    def record_shown(self, suggestion: Suggestion) -> None:
+    def _radius(self) -> int:
+        cs = self.settings.completion
+        return CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens)
+
+    def record_shown(self, suggestion: Suggestion, uri: str = "", kind: str = "inline") -> None:
+        """A suggestion went to the client: count it, and prefetch what follows accepting it."""
         if suggestion.texts:
             self.stats.shown(suggestion.report.total_ms or 0.0, suggestion.cached)
+            self._prefetch_after(uri, suggestion, kind)
+
+    def _prefetch_after(self, uri: str, suggestion: Suggestion, kind: str) -> None:
+        """Start computing the suggestion for the document with `suggestion` accepted (see `lsp.prefetch`)."""
+        doc, engine = self.documents.get(uri), self.engine
+        if not self.prefetch.enabled or doc is None or engine is None or doc.version != suggestion.version:
+            return  # off, closed, no model, or the user typed on since the request: it would be stale
+        if suggestion.selection:
+            return  # built on a suggest-widget item the user may not take: nothing to extend
+        shown = Excerpt(suggestion.text, suggestion.offset, suggestion.first_line, suggestion.start)
+        ex = accepted_excerpt(doc.lines, shown, suggestion.texts[0], kind, self._radius(), ALIGN_LINES)
+        before, after = ex.text[: ex.offset], ex.text[ex.offset :]
+        if self.cache.lookup(uri, before, after, count=False) is not None:
+            return  # known already (the user typed through a suggestion whose acceptance was prefetched)
+        other_docs = self.documents.others(uri)
+        root_uri = self.root_uri
+
+        def work(cancel: Callable[[], bool]) -> list[str] | None:
+            if self.engine is not engine:
+                return None
+            others = [(d.uri, d.text) for d in other_docs]
+            generated = generate(engine, build_request(ex.text, ex.offset, uri, root_uri, others), 1, cancel)
+            self.prefetch.counters.model_calls += generated.model_calls
+            return generated.texts
+
+        def store(texts: list[str]) -> None:
+            if self.documents.get(uri) is not None:  # not closed meanwhile
+                self.cache.put(uri, before, after, texts, prefetched=True)
+
+        self.prefetch.start(Target(uri, before, after), work, store)
 
     def status(self) -> dict[str, Any]:
         engine = self.engine
@@ -249,6 +318,7 @@ class Session:
             "model_calls": self.model_calls,
             "generations_finished": self.generations_finished,
             "cache_hits": self.cache.hits,
+            "prefetch": self.prefetch.status() | {"hits": self.cache.prefetched_hits},
             "worker": self.worker.counters.as_dict(),
             "busy": current.label if (current := self.worker.current) is not None else None,
             "open_documents": len(self.documents.docs),

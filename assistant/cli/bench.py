@@ -113,7 +113,8 @@ def _names(text: str) -> list[str]:
 def bench(
     what: str = typer.Argument("latency", help="What to measure: latency, gpu (the transformers backend's "
                                                "decode paths and precisions against model.generate), or lsp-stress "
-                                               "(the server under fuzzing, a cancellation storm and a big file)."),
+                                               "(the server under fuzzing, a cancellation storm and a big file), or "
+                                               "prefetch (Tab-then-type latency and typing with it off and on)."),
     file: Path | None = typer.Option(None, help="File to type through (default: a bundled sample)."),
     keystrokes: int = typer.Option(24, help="Characters typed (one completion each)."),
     max_tokens: int = typer.Option(16, help="Tokens generated per suggestion."),
@@ -134,6 +135,9 @@ def bench(
                                            "spm,psm (default: the configured one; the first is compared with raw "
                                            "llama-cpp-python)."),
     per_key: bool = typer.Option(True, "--per-key/--no-per-key", help="latency: print every keystroke."),
+    accepts: int = typer.Option(12, help="prefetch: suggestions accepted (Tab) before asking for the next."),
+    think_ms: float = typer.Option(300.0, help="prefetch: time between a suggestion shown and Tab."),
+    gap_ms: float = typer.Option(60.0, help="prefetch: time between keystrokes while typing."),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw baselines: llama-cpp-python (latency), or
     transformers' model.generate (gpu)."""
@@ -165,8 +169,23 @@ def bench(
         else:
             print_stress(stress_report, typer.echo)
         return
+    if what == "prefetch":
+        import asyncio
+
+        from .bench_prefetch import PrefetchOptions, run_prefetch_bench
+        from .bench_prefetch import print_report as print_prefetch
+
+        text = file.read_text(encoding="utf-8") if file else ""
+        prefetch_report = asyncio.run(run_prefetch_bench(
+            PrefetchOptions(model=model, text=text, keystrokes=keystrokes, max_tokens=max_tokens, accepts=accepts,
+                            think_ms=think_ms, gap_ms=gap_ms), log=lambda line: typer.echo(line, err=True)))
+        if as_json:
+            typer.echo(json.dumps(prefetch_report, indent=2))
+        else:
+            print_prefetch(prefetch_report, typer.echo)
+        return
     if what != "latency":
-        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress")
+        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress, prefetch")
     text = (file or _SAMPLE).read_text(encoding="utf-8")
     settings = cli_settings(model__path=model)
     engine = load_engine(settings)

@@ -80,6 +80,9 @@ class CompletionSettings:
     debounce_ms: int = 100
     adaptive_debounce: bool = True
     cache_size: int = 256
+    # After a suggestion is shown and the model is idle, compute the one that follows accepting it, so Tab then
+    # typing on is answered from the cache. Any real request cancels it between tokens.
+    prefetch: bool = True
 
 
 @dataclass
