@@ -36,6 +36,8 @@ class ModelInfo:
     backend: str = ""
     threads: int = 0  # CPU threads the backend computes with
     device: str = "cpu"  # where the weights are: "cpu", "cuda:0 (NVIDIA H200)", "cpu + CUDA0 (28/31 layers)"
+    # A FIM format the backend knows by name rather than from a vocabulary (a remote server's model name).
+    fim_format: str = ""
 
 
 @dataclass

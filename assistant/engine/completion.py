@@ -63,6 +63,8 @@ class CompletionEngine:
         configured = self.settings.model.fim_format
         if configured and configured != "auto":
             return get_format(configured)
+        if self.backend.info.fim_format:
+            return get_format(self.backend.info.fim_format)
         specials = self.backend.info.special_tokens
         return detect_format(lambda tok: tok in specials)
 

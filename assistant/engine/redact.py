@@ -26,6 +26,9 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("private key block", "SECRET",
          r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
+    # A window, a snippet or the cursor may cut a key block: each half goes on its own.
+    Rule("private key block (start)", "SECRET", r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*\Z"),
+    Rule("private key block (end)", "SECRET", r"\A[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
     Rule("AWS access key id", "SECRET", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[0-9A-Z]{16}\b"),
     Rule("GitHub token", "SECRET", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
     Rule("GitLab token", "SECRET", r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
@@ -57,6 +60,16 @@ RULES: tuple[Rule, ...] = (
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "0.0.0.0", "255.255.255.255", "255.255.255.0"})
 _PLACEHOLDER = re.compile(r"<(SECRET|EMAIL|IP_ADDRESS)_(\d+)>")
 _COMPILED = tuple((rule, re.compile(rule.pattern)) for rule in RULES)
+
+
+_PARTIAL = re.compile(r"<(?:S(?:E(?:C(?:R(?:E(?:T(?:_\d*)?)?)?)?)?)?|E(?:M(?:A(?:I(?:L(?:_\d*)?)?)?)?)?"
+                      r"|I(?:P(?:_(?:A(?:D(?:D(?:R(?:E(?:S(?:S(?:_\d*)?)?)?)?)?)?)?)?)?)?)?\Z")
+
+
+def partial_placeholder(text: str) -> int:
+    """How many trailing characters may be the start of a placeholder still being streamed."""
+    m = _PARTIAL.search(text[-16:])
+    return len(m.group(0)) if m else 0
 
 
 def shannon_entropy(text: str) -> float:
