@@ -191,6 +191,19 @@ class Redactor:
             pos = f.end
         return "".join(out) + text[pos:]
 
+    def redact_at(self, text: str, offset: int) -> tuple[str, int]:
+        """`redact(text)` and where `offset` lands in it. A cursor inside a secret moves behind its placeholder:
+        the halves on either side of a cursor would not look like a secret on their own."""
+        out, pos, new_offset = [], 0, None
+        for f in self.find(text):
+            if new_offset is None and offset < f.end:
+                new_offset = sum(map(len, out)) + (offset - pos if offset <= f.start else f.start - pos + len(f.placeholder))
+            out += [text[pos : f.start], f.placeholder]
+            pos = f.end
+        if new_offset is None:
+            new_offset = sum(map(len, out)) + offset - pos
+        return "".join(out) + text[pos:], new_offset
+
     def restore(self, text: str) -> str:
         """Put originals back into text that came from the server; unknown placeholders are left alone."""
         return _PLACEHOLDER.sub(lambda m: self._by_placeholder.get(m.group(0), m.group(0)), text)
