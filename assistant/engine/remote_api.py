@@ -97,6 +97,10 @@ def sse_payloads(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
 
 
 def error_for(status: int, path: str, model: str, body: str) -> RemoteError:
+    lowered = body.lower()
+    if status in (400, 500, 501) and ("infill" in lowered or "fim" in lowered):
+        return RemoteError(f"the server is up but its model has no FIM tokens ({status}) — serve a FIM model such as "
+                           "StarCoder2, or use remote.api = openai with model.fim_format = none")
     if status in STATUS_MESSAGES:
         return RemoteError(STATUS_MESSAGES[status].format(path=path, model=model))
     if status >= 500:
