@@ -34,6 +34,7 @@ class Request:
     model: str = ""
     max_tokens: int = 64
     temperature: float = 0.0
+    repeat_penalty: float = 1.0  # llama.cpp servers default to 1.1 unless told: say it, as locally
     stop: tuple[str, ...] = ()
 
 
@@ -49,25 +50,29 @@ FORMATS: dict[str, WireFormat] = {
     "openai": WireFormat(
         "openai", "/v1/completions",
         lambda r: {"model": r.model, "prompt": r.prompt, "max_tokens": r.max_tokens,
-                   "temperature": r.temperature, "stop": list(r.stop), "stream": True},
+                   "temperature": r.temperature, "repeat_penalty": r.repeat_penalty, "stop": list(r.stop),
+                   "stream": True},
         lambda d: "".join(c.get("text") or "" for c in d.get("choices", [])),
     ),
     "openai-chat": WireFormat(
         "openai-chat", "/v1/chat/completions",
         lambda r: {"model": r.model, "messages": list(r.messages), "max_tokens": r.max_tokens,
-                   "temperature": r.temperature, "stop": list(r.stop), "stream": True},
+                   "temperature": r.temperature, "repeat_penalty": r.repeat_penalty, "stop": list(r.stop),
+                   "stream": True},
         lambda d: "".join((c.get("delta") or {}).get("content") or "" for c in d.get("choices", [])),
     ),
     "llama-infill": WireFormat(
         "llama-infill", "/infill",
         lambda r: {"input_prefix": r.prefix, "input_suffix": r.suffix, "n_predict": r.max_tokens,
-                   "temperature": r.temperature, "stop": list(r.stop), "stream": True},
+                   "temperature": r.temperature, "repeat_penalty": r.repeat_penalty, "stop": list(r.stop),
+                   "stream": True},
         lambda d: d.get("content") or "",
     ),
     "tgi": WireFormat(
         "tgi", "/generate_stream",
         lambda r: {"inputs": r.prompt, "parameters": {
             "max_new_tokens": r.max_tokens, "stop": list(r.stop),
+            **({"repetition_penalty": r.repeat_penalty} if r.repeat_penalty != 1.0 else {}),
             # TGI rejects temperature 0: greedy is do_sample false.
             **({"do_sample": True, "temperature": r.temperature} if r.temperature > 0 else {"do_sample": False}),
         }},
