@@ -54,6 +54,16 @@ def corpus_files() -> dict[str, str]:
             for p in sorted(CORPUS.rglob("*")) if p.is_file() and p.name != "planted.json"}
 
 
+def streamed_text(exchange) -> str:
+    """The text a server streamed back (server-sent events inside a chunked HTTP answer)."""
+    out = []
+    for line in exchange.answer.decode("utf-8", "replace").splitlines():
+        if line.startswith("data:") and line[5:].strip() != "[DONE]":
+            out += [c.get("text") or (c.get("delta") or {}).get("content") or ""
+                    for c in json.loads(line[5:]).get("choices", [])]
+    return "".join(out)
+
+
 def leaked(exchanges) -> list[tuple[str, str]]:
     """Planted values found in what reached the server: the raw bytes, and the JSON strings decoded (so an
     escaped newline inside a key block cannot hide a match)."""
@@ -105,8 +115,8 @@ def test_memorized_spans_come_back_through_remote_psm(llama_server_fixture, tmp_
 
 
 def test_planted_secrets_never_reach_the_server(llama_server_embedded):
-    """Every corpus file as the current document once, all the others as other open files (a repo-level
-    layout puts them in the prompt): none of the 61 planted values reaches the server, each as a placeholder."""
+    """One corpus file as the current document (the cursor mid-file), all the others as other open files (a
+    repo-level layout puts them in the prompt): none of the 61 planted values reaches the server."""
     from starassist.engine.completion import CompletionEngine, CompletionRequest
     from starassist.engine.loader import load_backend
     from starassist.engine.settings import load_settings
@@ -118,13 +128,13 @@ def test_planted_secrets_never_reach_the_server(llama_server_embedded):
             "completion": {"context_tokens": 3000, "extra_context_tokens": 4000, "max_tokens": 4}})
         engine = CompletionEngine(load_backend(settings.model, remote=settings.remote), settings)
         names = sorted(files)
-        for current in (names[0], names[len(names) // 2]):  # two rotations: each file current or other twice
-            text = files[current]
-            others = tuple((p, t) for p, t in files.items() if p != current)
-            engine.complete(CompletionRequest(text=text, offset=len(text) // 2, path=current, repo="acme",
-                                              other_files=others, multiline=False))
+        current = "billing/config.py"
+        text = files[current]
+        others = tuple((p, t) for p, t in files.items() if p != current)
+        engine.complete(CompletionRequest(text=text, offset=len(text) // 2, path=current, repo="acme",
+                                          other_files=others, multiline=False))
     posts = proxy.posts("/v1/completions")
-    assert len(posts) == 2
+    assert len(posts) == 1
     prompts = [json.loads(ex.body)["prompt"] for ex in posts]
     for prompt in prompts:  # every file went out (as the current one or as another open file)
         assert all(f"{name}\n" in prompt for name in names)
@@ -142,8 +152,8 @@ def test_an_echoed_placeholder_is_restored_before_the_user_sees_it(llama_server_
     with RecordingProxy(llama_server_embedded.url) as proxy:
         out = complete_json([str(doc), "--line", "5", "--col", "1", "--single-line", "--max-tokens", "8",
                              "--model", proxy.url])
-    answer = proxy.posts("/v1/completions")[-1].answer.decode()
-    assert "<EMAIL_1>" in answer  # the server really wrote the placeholder ...
+    answer = streamed_text(proxy.posts("/v1/completions")[-1])
+    assert answer.startswith("<EMAIL_1>")  # the server really wrote the placeholder ...
     assert out["text"] == "ana.lima@acme-corp.com"  # ... and the user sees the original
     assert "ana.lima@acme-corp.com" not in proxy.posts("/v1/completions")[-1].text
 
