@@ -188,6 +188,13 @@ class DocumentScheduler:
             old.cancel()
         return serial
 
+    def cancel_running(self, key: str) -> None:
+        """The document changed: its running generation is for a text that no longer exists. Stop it now
+        (a remote one hangs up on the server), not when the editor's next request arrives."""
+        job = self._jobs.get(key)
+        if job is not None:
+            job.cancel()
+
     def is_latest(self, key: str, serial: int) -> bool:
         return self._serial.get(key) == serial
 

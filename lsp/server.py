@@ -182,6 +182,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             else:
                 changes.append(((rng.start.line, rng.start.character), (rng.end.line, rng.end.character), change.text))
         session.documents.change(params.text_document.uri, params.text_document.version, changes, session.encoding)
+        session.scheduler.cancel_running(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: StarassistServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -35,6 +35,13 @@ class Exchange:
         return self.body.decode("utf-8", "replace")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # a client that hung up on purpose: not news
+        pass
+
+
 class RecordingProxy:
     def __init__(self, upstream: str) -> None:
         host, _, port = upstream.removeprefix("http://").partition(":")
@@ -72,14 +79,13 @@ class RecordingProxy:
 
         self._handler = Handler
         self.port = 0
-        self.httpd: ThreadingHTTPServer | None = None
+        self.httpd: _QuietServer | None = None
         self.up()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def up(self) -> None:
         """Listen (again, on the same port): the server is back."""
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", self.port), self._handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
 

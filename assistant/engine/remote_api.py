@@ -161,13 +161,22 @@ def call_json(url: str, path: str, body: dict[str, Any] | None = None, *, key_en
 def _watch(sock: socket.socket, cancel: Callable[[], bool], done: threading.Event) -> None:
     """Shut the socket down as soon as cancel() turns true, even while a read blocks: the server sees the
     disconnect at once and stops generating for a superseded keystroke."""
-    while not done.wait(0.005):
-        if cancel():
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    flag = getattr(cancel, "__self__", None)
+    if isinstance(flag, threading.Event) and getattr(cancel, "__name__", "") == "is_set":
+        # The LSP's cancel flag is an Event: wake the moment it is set rather than at the next poll.
+        while not done.is_set():
+            if flag.wait(0.05):
+                break
+        else:
             return
+    else:
+        while not cancel():
+            if done.wait(0.005):
+                return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def stream(
