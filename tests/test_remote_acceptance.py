@@ -318,3 +318,49 @@ def test_doctor_checks_the_endpoint(llama_server_fixture, llama_server_embedded,
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines() == [
         "starassist: error: the server refused the API key (401) — set the variable named by remote.api_key_env"]
+
+
+@pytest.mark.asyncio
+async def test_requests_reaching_a_shared_server_per_100_keystrokes(llama_server_fixture, tmp_path, monkeypatch):
+    """What a typist costs the team server: each keystroke is a didChange plus an inline request (as editors
+    send them); debounce, supersede and the suggestion cache decide how many reach the server."""
+    from memorizing.build import REPO, corpus
+
+    monkeypatch.setattr(lsp_fixtures, "ROOT_URI", f"file:///work/{REPO}")
+    typed = ("    def peek_or_default(self, default=None):\n        return self.items[-1] if self.items else default\n"
+             * 2)[:100]
+    report = {}
+    with RecordingProxy(llama_server_fixture.url) as proxy:
+        session = await start_session(server_command(), isolated_env(tmp_path))
+        try:
+            options = lsp_options(proxy.url, max_tokens=48)
+            options["completion"].pop("debounce_ms")  # the default debounce, as users have it
+            await session.initialize("visual-studio-code", options)
+            await session.wait_for_status(lambda s: s.ready and s.model)
+            path, text = corpus()[0]
+            for interval_ms in (80, 200):  # a fast typist (150 wpm) and an ordinary one (60 wpm)
+                uri = session.open(f"{path}.{interval_ms}", text + "\n")
+                before = len(proxy.posts("/v1/completions"))
+                line, col, pending = text.count("\n") + 1, 0, []
+                for ch in typed:
+                    session.insert(uri, line, col, ch)
+                    line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+                    pending.append(asyncio.ensure_future(session.inline(uri, line, col)))
+                    await asyncio.sleep(interval_ms / 1000)
+                results = await asyncio.gather(*pending)
+                sent = proxy.posts("/v1/completions")[before:]
+                cut = sum(1 for ex in sent if ex.client_gone_at is not None)
+                # The most generations this one editor had running on the server at the same moment.
+                events = sorted([(ex.started, 1) for ex in sent] + [(ex.upstream_closed_at or ex.started, -1) for ex in sent])
+                running = peak = 0
+                for _, step in events:
+                    running += step
+                    peak = max(peak, running)
+                report[interval_ms] = (len(sent), cut, sum(1 for r in results if r.items), peak)
+        finally:
+            await stop_session(session)
+    for interval_ms, (sent, cut, shown, peak) in report.items():
+        print(f"100 keystrokes every {interval_ms} ms: {sent} requests reached the server ({cut} hung up early), "
+              f"{shown} suggestions shown, at most {peak} running at once")
+        assert peak <= 2  # one editor never keeps more than the current generation (and one finishing) busy
+    assert report[80][0] <= 30  # a fast typist's keystrokes mostly never leave the machine
