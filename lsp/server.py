@@ -108,6 +108,8 @@ class StarassistServer(LanguageServer):
         self.protocol.notify(TIMINGS_NOTIFICATION,
                              report.notification(uri, suggestion.version, kind, items, suggestion.model_calls))
         self.log(report.log_line(kind, items, suggestion.model_calls))
+        if report.error:  # a remote server down or refusing: shown once, the repeats go to the log
+            self.show_once(report.error, types.MessageType.Warning)
         self.session.record_shown(suggestion, uri, kind)
 
     async def load_model(self) -> None:
@@ -132,6 +134,7 @@ class StarassistServer(LanguageServer):
         if error is not None:
             # Each load follows a user action (start, a settings change): say it every time.
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"starassist: {error}"))
+            self._shown_errors.add(error)  # requests answered empty because of it do not show it again
         else:
             engine = self.session.engine
             assert engine is not None

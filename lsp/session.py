@@ -113,7 +113,8 @@ class Session:
         return errors
 
     def model_settings_changed(self) -> bool:
-        return self._loaded_model_settings is not None and self._loaded_model_settings != self.settings.model
+        loaded = self._loaded_model_settings
+        return loaded is not None and loaded != (self.settings.model, self.settings.remote)
 
     # -- model -----------------------------------------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class Session:
 
         self.ready.clear()
         self.engine = None
-        self._loaded_model_settings = settings.model
+        self._loaded_model_settings = (settings.model, settings.remote)
         try:
             engine = await self.worker.submit(work, "load").future
             error = None if engine is not None or serial != self._loads else "model loading was cancelled"
@@ -352,7 +353,7 @@ def _one_line(exc: BaseException) -> str:
 def _default_loader(settings: Settings) -> CompletionEngine:
     from starassist.engine.loader import load_backend
 
-    engine = CompletionEngine(load_backend(settings.model), settings)
+    engine = CompletionEngine(load_backend(settings.model, remote=settings.remote), settings)
     engine.warm_up()  # part of loading: the first suggestion is then as fast as the next ones
     return engine
 

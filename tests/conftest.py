@@ -42,3 +42,26 @@ def random_fim_gguf() -> Path:
     for name in ("checkpoint.py", "convert.py", "tokenizer_gguf.py", "llama_quantize.py", "types.py"):
         h.update((quant_dir / name).read_bytes())
     return bench_model.random_fim_gguf("starcoder2-fim-tiny", cache_root() / f"bench-{h.hexdigest()[:12]}")
+
+
+@pytest.fixture(scope="session")
+def llama_server_embedded(embedded_path: Path):
+    """llama-cpp-python's OpenAI-compatible server with the embedded model, once per test session."""
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server] (the test extra)")
+    from remote_servers import LlamaCppServer
+
+    server = LlamaCppServer(str(embedded_path), n_ctx=4096).wait_ready()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def llama_server_fixture():
+    """The same server with the memorizing StarCoder fixture; its name tells starassist the FIM format."""
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server] (the test extra)")
+    from memorizing.gguf import fixture_gguf
+    from remote_servers import LlamaCppServer
+
+    server = LlamaCppServer(str(fixture_gguf("starcoder", "Q8_0")), n_ctx=512, alias="tiny-starcoder").wait_ready()
+    yield server
+    server.stop()

@@ -21,6 +21,7 @@ class ServerScript:
     delay_s: float = 0.0  # between chunks
     status: int = 200
     api_key: str | None = None  # when set, requests without "Bearer <key>" get 401
+    model: str = "bigcode/starcoder2-3b"  # what GET /v1/models lists
 
 
 @dataclass
@@ -43,6 +44,16 @@ class ScriptedServer:
 
             def log_message(self, *args) -> None:  # keep test output quiet
                 pass
+
+            def do_GET(self) -> None:
+                outer.requests.append(Recorded(self.path, dict(self.headers), {}))
+                models = {"object": "list", "data": [{"id": outer.script.model, "object": "model"}]}
+                data = json.dumps(models if self.path.endswith("/v1/models") else {"model_id": outer.script.model})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data.encode())
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -82,6 +93,8 @@ class ScriptedServer:
 
     @staticmethod
     def payload(path: str, chunk: str) -> dict:
+        if path.endswith("/chat/completions"):
+            return {"choices": [{"delta": {"content": chunk}, "index": 0}]}
         if path.endswith("/completions"):
             return {"choices": [{"text": chunk, "index": 0}]}
         if path.endswith("/infill"):
@@ -100,7 +113,7 @@ class ScriptedServer:
 class LlamaCppServer:
     """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1."""
 
-    def __init__(self, model: str, n_ctx: int = 2048) -> None:
+    def __init__(self, model: str, n_ctx: int = 2048, alias: str = "embedded") -> None:
         import socket
         import subprocess
         import sys
@@ -115,7 +128,7 @@ class LlamaCppServer:
         self.log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", str(n_ctx), "--model_alias", "embedded"],
+             "--port", str(self.port), "--n_ctx", str(n_ctx), "--model_alias", alias],
             stdout=subprocess.DEVNULL, stderr=self.log, text=True,
         )
 

@@ -18,10 +18,11 @@ REQUEST = Request(prompt="<fim_prefix>def <fim_suffix>\n<fim_middle>", prefix="d
 def test_request_bodies_are_golden():
     assert FORMATS["openai"].body(REQUEST) == {
         "model": "starcoder2-3b", "prompt": "<fim_prefix>def <fim_suffix>\n<fim_middle>", "max_tokens": 16,
-        "temperature": 0.0, "stop": ["\n\n"], "stream": True,
+        "temperature": 0.0, "repeat_penalty": 1.0, "stop": ["\n\n"], "stream": True,
     }
     assert FORMATS["llama-infill"].body(REQUEST) == {
-        "input_prefix": "def ", "input_suffix": "\n", "n_predict": 16, "temperature": 0.0, "stop": ["\n\n"],
+        "input_prefix": "def ", "input_suffix": "\n", "n_predict": 16, "temperature": 0.0, "repeat_penalty": 1.0,
+        "stop": ["\n\n"],
         "stream": True,
     }
     assert FORMATS["tgi"].body(REQUEST) == {

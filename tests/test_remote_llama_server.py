@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from remote_servers import LlamaCppServer
 
 from starassist.engine.redact import Redactor
 from starassist.engine.remote_api import FORMATS, Request, stream
@@ -12,11 +11,9 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server] (the test extra)")
 
 
-@pytest.fixture(scope="module")
-def llama_server(embedded_path):
-    server = LlamaCppServer(str(embedded_path)).wait_ready()
-    yield server
-    server.stop()
+@pytest.fixture()
+def llama_server(llama_server_embedded):
+    return llama_server_embedded
 
 
 def test_greedy_completion_streams_from_the_real_server(llama_server, embedded_backend):

@@ -125,8 +125,8 @@ def load_model(settings: Any):
         from rich.console import Console
 
         with Console(stderr=True).status("loading model…"):
-            return load_backend(settings.model)
-    return load_backend(settings.model)
+            return load_backend(settings.model, remote=settings.remote)
+    return load_backend(settings.model, remote=settings.remote)
 
 
 def load_engine(settings: Any):

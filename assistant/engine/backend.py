@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 StopReason = Literal["stop_token", "stop_string", "max_tokens", "context_full", "cancelled"]
 
@@ -42,6 +42,8 @@ class ModelInfo:
     # moved to new positions: approximate), "crop" (the cache is cut back to the common prefix and the rest
     # evaluated again, exact), "" (the backend keeps none).
     kv_reuse: str = ""
+    # A FIM format the backend knows by name rather than from a vocabulary (a remote server's model name).
+    fim_format: str = ""
 
 
 @dataclass
@@ -105,6 +107,14 @@ class Diagnosable(Protocol):
     """A backend that can say how it runs (optional: `doctor` asks those that implement it)."""
 
     def diagnostics(self) -> list[Diagnostic]: ...
+
+
+@runtime_checkable
+class Redacting(Protocol):
+    """A backend that sends text off the machine: the engine redacts whole documents with its redactor before
+    cutting windows (None: redaction switched off). What comes back, the backend restores itself."""
+
+    redactor: Any
 
 
 @runtime_checkable

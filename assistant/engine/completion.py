@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .backend import Backend, CancelCheck, GenerationParams, ModelInfo, TextCallback, Timings
+from .backend import Backend, CancelCheck, GenerationParams, ModelInfo, Redacting, TextCallback, Timings
 from .context import Window, window
 from .fim import FimFormat, FimRequest, Mode, build_prompt, detect_format, get_format, resolve_mode
 from .postprocess import postprocess
@@ -76,6 +77,8 @@ class CompletionEngine:
         configured = self.settings.model.fim_format
         if configured and configured != "auto":
             return get_format(configured)
+        if self.backend.info.fim_format:
+            return get_format(self.backend.info.fim_format)
         specials = self.backend.info.special_tokens
         return detect_format(lambda tok: tok in specials)
 
@@ -152,6 +155,16 @@ class CompletionEngine:
             return prompt, ""
         return prompt[:-1], tail
 
+    def _redacted(self, request: CompletionRequest) -> CompletionRequest:
+        """For a backend that sends text off the machine: the documents with secrets replaced before the window
+        is cut, so neither the cursor nor a window edge can split a secret into halves that pass unnoticed."""
+        redactor = self.backend.redactor if isinstance(self.backend, Redacting) else None
+        if redactor is None:
+            return request
+        text, offset = redactor.redact_at(request.text, request.offset)
+        others = tuple((path, redactor.redact(code)) for path, code in request.other_files)
+        return dataclasses.replace(request, text=text, offset=offset, other_files=others)
+
     def complete(
         self,
         request: CompletionRequest,
@@ -163,6 +176,7 @@ class CompletionEngine:
 
         cs = self.settings.completion
         max_tokens = request.max_tokens or cs.max_tokens
+        request = self._redacted(request)
         win = self.make_window(request, max_tokens)
         # Post-processing needs the real text around the cursor even where the model is not shown it.
         after = request.text[request.offset : request.offset + _AFTER_CHARS]

@@ -141,6 +141,13 @@ FORMATS: dict[str, FimFormat] = {
             stops=("<|file_separator|>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<eos>"),
         ),
         FimFormat(
+            name="infill",
+            family="a server that builds the FIM prompt itself (llama-server's /infill)",
+            detect=(),
+            psm="[<fim_prefix>]{prefix}[<fim_suffix>]{suffix}[<fim_middle>]",
+            notes="the markers only delimit prefix and suffix on the way to the server; never auto-detected",
+        ),
+        FimFormat(
             name="none",
             family="models without FIM tokens (left-to-right completion)",
             detect=(),

@@ -5,10 +5,23 @@ from __future__ import annotations
 from .backend import Backend
 from .errors import MissingExtraError, SettingsError
 from .models import ModelRef, resolve_model
-from .settings import ModelSettings
+from .settings import ModelSettings, RemoteSettings
 
 
-def load_backend(settings: ModelSettings, ref: ModelRef | None = None) -> Backend:
+def is_remote(settings: ModelSettings) -> bool:
+    return settings.backend == "remote" or settings.path.strip().startswith(("http://", "https://"))
+
+
+def load_backend(settings: ModelSettings, ref: ModelRef | None = None, remote: RemoteSettings | None = None) -> Backend:
+    if ref is None and is_remote(settings):
+        from .backends.remote import RemoteBackend
+
+        remote = remote or RemoteSettings()
+        url = settings.path if settings.path.strip().startswith(("http://", "https://")) else remote.url
+        if not url:
+            raise SettingsError("model.backend is remote but remote.url is empty — set remote.url = "
+                                "\"http://your-server:8080\" (or put the URL in model.path)")
+        return RemoteBackend(settings, remote, url=url)
     ref = ref or resolve_model(settings.path)
     if ref.kind == "gguf":
         if settings.backend == "transformers":

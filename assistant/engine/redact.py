@@ -20,12 +20,16 @@ class Rule:
     kind: str  # placeholder kind: SECRET, EMAIL, IP_ADDRESS
     pattern: str
     group: int = 0  # the part of the match that is replaced (the value, not `password=`)
+    check: str = ""  # a test the value must also pass (see CHECKS): shapes alone would catch ordinary code
 
 
 # Ordered: specific token shapes first, so a GitHub token is not reported as "high-entropy string".
 RULES: tuple[Rule, ...] = (
     Rule("private key block", "SECRET",
          r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
+    # A window, a snippet or the cursor may cut a key block: each half goes on its own.
+    Rule("private key block (start)", "SECRET", r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*\Z"),
+    Rule("private key block (end)", "SECRET", r"\A[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
     Rule("AWS access key id", "SECRET", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[0-9A-Z]{16}\b"),
     Rule("GitHub token", "SECRET", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
     Rule("GitLab token", "SECRET", r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
@@ -39,24 +43,50 @@ RULES: tuple[Rule, ...] = (
     Rule("connection string credentials", "SECRET",
          r"\b[a-z][a-z0-9+.\-]*://[^\s:/@'\"]+:([^\s@/'\"]+)@[^\s'\"]+", group=1),
     Rule("password assignment", "SECRET",
-         r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret|api_?key|access_?key|auth_?token|token)[\w.\-]*"
-         r"[\"']?\s*(?::=|=>|=|:)\s*[\"']([^\"'\s]{4,})[\"']", group=1),
+         r"(?i)\b[\w.\-]*(?:password|passwd|pwd|secret)[\w.\-]*"
+         # an optional type annotation: `password: str = "..."`
+         r"[\"']?\s*(?::\s*[A-Za-z_][\w\[\]., |]*?\s*(?==))?(?::=|=>|=|:)\s*[\"']([^\"'\s]{4,})[\"']", group=1,
+         check="not_template"),
+    # "token" and "key" name many ordinary things (tokenizers, dictionary keys): their values must not be words.
+    Rule("token assignment", "SECRET",
+         r"(?i)\b[\w.\-]*(?:api_?key|access_?key|auth_?token|token)[\w.\-]*"
+         r"[\"']?\s*(?::\s*[A-Za-z_][\w\[\]., |]*?\s*(?==))?(?::=|=>|=|:)\s*[\"']([^\"'\s]{4,})[\"']", group=1,
+         check="credential"),
     Rule("password assignment (unquoted)", "SECRET",
          r"(?m)^\s*(?:export\s+)?[A-Z0-9_.\-]*(?:PASSWORD|PASSWD|SECRET|API_?KEY|TOKEN)[\w.\-]*\s*=\s*"
          # not a dotted name (`ERRORTOKEN = token.ERRORTOKEN` is code, not a secret)
-         r"(?![A-Za-z_]\w*(?:\.\w+)+\s*$)([^\s\"'#]{4,})\s*$", group=1),
+         r"(?![A-Za-z_]\w*(?:\.\w+)+\s*$|\d+\s*$|(?:None|True|False|null|true|false)\s*$)([^\s\"'#(]{4,})\s*$",
+         group=1),
+    # YAML / .properties / INI: `password: hunter2!`, `db.password=s3cret`. A value of letters only (a type, a
+    # name: `token: Token`) or of digits only (a limit) is not taken for a secret.
+    Rule("password assignment (unquoted, any case)", "SECRET",
+         r"(?im)^\s*[\w.\-]*(?:password|passwd|pwd|secret|api_?key|auth_?token|token)[\w.\-]*\s*[:=]\s*"
+         r"([^\s\"'#\[\](){},;]{4,})\s*$", group=1, check="not_word"),
     Rule("email address", "EMAIL", r"\b[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}\b"),
     Rule("IPv4 address", "IP_ADDRESS",
          r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])"),
     Rule("IPv6 address", "IP_ADDRESS", r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"),
     Rule("high-entropy string in an assignment", "SECRET",
-         r"(?:=|:)\s*[\"']([A-Za-z0-9+/_\-]{24,}={0,2})[\"']", group=1),
+         r"(?:=|:)\s*[\"']([A-Za-z0-9+/_\-]{24,}={0,2})[\"']", group=1, check="random"),
 )
 
 # Addresses every program contains; redacting them would only confuse the model.
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "0.0.0.0", "255.255.255.255", "255.255.255.0"})
+# Loopback, netmasks (0.x, 255.x) and the ranges reserved for documentation (RFC 5737, RFC 3849) identify no one.
+_ALLOWED_IP = re.compile(r"(?:127|0|255)\.\d+\.\d+\.\d+|192\.0\.2\.\d+|198\.51\.100\.\d+|203\.0\.113\.\d+|2001:0?db8:.*",
+                         re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"<(SECRET|EMAIL|IP_ADDRESS)_(\d+)>")
 _COMPILED = tuple((rule, re.compile(rule.pattern)) for rule in RULES)
+
+
+_PARTIAL = re.compile(r"<(?:S(?:E(?:C(?:R(?:E(?:T(?:_\d*)?)?)?)?)?)?|E(?:M(?:A(?:I(?:L(?:_\d*)?)?)?)?)?"
+                      r"|I(?:P(?:_(?:A(?:D(?:D(?:R(?:E(?:S(?:S(?:_\d*)?)?)?)?)?)?)?)?)?)?)?\Z")
+
+
+def partial_placeholder(text: str) -> int:
+    """How many trailing characters may be the start of a placeholder still being streamed."""
+    m = _PARTIAL.search(text[-16:])
+    return len(m.group(0)) if m else 0
 
 
 def shannon_entropy(text: str) -> float:
@@ -67,7 +97,46 @@ def shannon_entropy(text: str) -> float:
 def _looks_random(value: str) -> bool:
     # Identifiers and paths (snake_case, CamelCase words) stay; keys mix classes and have high entropy.
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d"))
-    return classes >= 2 and shannon_entropy(value) >= 4.0 and not re.fullmatch(r"[A-Za-z_]+", value)
+    # No digit at all: words, CamelCase and paths (`workspace/didChangeWatchedFiles`); 24 random base64
+    # characters hold a digit but for 1 time in 150.
+    if classes < 2 or shannon_entropy(value) < 4.0 or not re.search(r"\d", value):
+        return False
+    parts = re.split(r"[-_]", value)
+    if len(parts) >= 3 and all(len(p) <= 10 for p in parts):  # a slug: cpython-311-x86_64-linux-gnu
+        return False
+    return not _counts_up(value)
+
+
+def _counts_up(value: str, run: int = 6) -> bool:
+    """An alphabet written out (abcdefgh..., 0123456...), as in a table of allowed characters."""
+    steps = 0
+    for a, b in zip(value, value[1:], strict=False):
+        steps = steps + 1 if ord(b) == ord(a) + 1 else 0
+        if steps >= run - 1:
+            return True
+    return False
+
+
+def _not_word(value: str) -> bool:
+    # A word, a dotted key or a slug (`comment`, `tokenizer.ggml.model`, `bool:`) names something, digits alone
+    # are a number; a credential mixes digits or symbols with letters.
+    if "{" in value or value.endswith(":") or value.isdigit():
+        return False
+    return not re.fullmatch(r"[A-Za-z_.\-/]+", value)
+
+
+def _credential(value: str) -> bool:
+    # API keys and tokens are long; `"gpt2"`, `"[PAD]"`, `"<unk>"` are names of models and vocabulary tokens.
+    return len(value) >= 8 and not re.search(r"[\[\]<>]", value) and _not_word(value)
+
+
+def _not_template(value: str) -> bool:
+    # `password = "{password}"`, `"${DB_PASSWORD}"`, `"%s"`, `"<your password>"` are slots, not values.
+    return not re.search(r"[{}%<>$]", value)
+
+
+CHECKS = {"": lambda v: True, "random": _looks_random, "not_word": _not_word, "credential": _credential,
+          "not_template": _not_template}
 
 
 @dataclass(frozen=True)
@@ -105,7 +174,9 @@ class Redactor:
                 value = match.group(rule.group)
                 if value in self.allow or value in ALWAYS_ALLOWED or _PLACEHOLDER.fullmatch(value):
                     continue
-                if rule.name.startswith("high-entropy") and not _looks_random(value):
+                if not CHECKS[rule.check](value):
+                    continue
+                if rule.kind == "IP_ADDRESS" and _ALLOWED_IP.fullmatch(value):
                     continue
                 if any(start < e and s < end for s, e in taken):
                     continue
@@ -119,6 +190,19 @@ class Redactor:
             out += [text[pos : f.start], f.placeholder]
             pos = f.end
         return "".join(out) + text[pos:]
+
+    def redact_at(self, text: str, offset: int) -> tuple[str, int]:
+        """`redact(text)` and where `offset` lands in it. A cursor inside a secret moves behind its placeholder:
+        the halves on either side of a cursor would not look like a secret on their own."""
+        out, pos, new_offset = [], 0, None
+        for f in self.find(text):
+            if new_offset is None and offset < f.end:
+                new_offset = sum(map(len, out)) + (offset - pos if offset <= f.start else f.start - pos + len(f.placeholder))
+            out += [text[pos : f.start], f.placeholder]
+            pos = f.end
+        if new_offset is None:
+            new_offset = sum(map(len, out)) + offset - pos
+        return "".join(out) + text[pos:], new_offset
 
     def restore(self, text: str) -> str:
         """Put originals back into text that came from the server; unknown placeholders are left alone."""

@@ -28,7 +28,8 @@ ENV_PREFIX = "STARASSIST_"
 class ModelSettings:
     # A GGUF file, an HF checkpoint directory, an HF repo id in the local HF cache, or "embedded".
     path: str = "embedded"
-    backend: Literal["auto", "llama.cpp", "transformers"] = "auto"
+    # "remote": a team inference server (the [remote] section); a URL in `path` chooses it too.
+    backend: Literal["auto", "llama.cpp", "transformers", "remote"] = "auto"
     # Upper bound on the context window; the model's own training context caps it too.
     context_length: int = 4096
     # Layers offloaded to the GPU in CUDA/Metal builds of llama.cpp; -1 means all, 0 means CPU only.
@@ -106,6 +107,8 @@ class RemoteSettings:
     model: str = ""
     # The NAME of the environment variable that holds the key: keys never live in config files.
     api_key_env: str = ""
+    # Seconds to wait for the server's next bytes before giving up with an error (a keystroke cancels sooner).
+    timeout_s: float = 30.0
     # Secrets and PII are replaced by placeholders before anything is sent; values listed here (comma-separated)
     # are sent as they are.
     redact: bool = True
@@ -210,6 +213,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "chat.temperature": (0.0, 5.0),
     "chat.repeat_penalty": (1.0, 3.0),
     "chat.repeat_last_n": (0, 4096),
+    "remote.timeout_s": (0.1, 3600.0),
 }
 
 
@@ -312,6 +316,7 @@ __all__ = [
     "ChatSettings",
     "CompletionSettings",
     "ModelSettings",
+    "RemoteSettings",
     "Settings",
     "apply_mapping",
     "config_file",
