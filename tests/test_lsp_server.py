@@ -256,6 +256,7 @@ async def test_explain_and_modify_commands(tmp_path: Path) -> None:
         await stop_session(session)
 
 
+@pytest.mark.timeout(360)  # three model answers; on a busy 2-core machine each can take a minute
 async def test_chat_streams_and_modify_proposes(tmp_path: Path) -> None:
     """`starassist.chat` streams `starassist/text` pieces that add up to the answer and takes the client's history
     and a range as context; `starassist.modify` with "apply": false proposes without `workspace/applyEdit`."""
@@ -263,7 +264,7 @@ async def test_chat_streams_and_modify_proposes(tmp_path: Path) -> None:
     pieces: list[tuple[str, str]] = []
     session.client.feature("starassist/text")(lambda ls, params: pieces.append((params.token, params.text)))
     try:
-        await session.initialize("neovim@v0.11.0", {"starassist": FAST})
+        await session.initialize("neovim@v0.11.0", {"starassist": {**FAST, "chat": {"max_tokens": 24}}})
         uri = session.open("geometry.py", SOURCE)
         selection = {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": 33}}
 
@@ -314,7 +315,7 @@ async def test_tcp_transport(tmp_path: Path) -> None:
             except OSError:
                 await asyncio.sleep(0.05)
         session = Session(client)
-        await session.initialize("neovim@v0.11.0", {"starassist": FAST})
+        await session.initialize("neovim@v0.11.0", {"starassist": {**FAST, "chat": {"max_tokens": 24}}})
         uri = session.open("geometry.py", SOURCE)
         line, col = end_of(SOURCE)
         assert (await session.inline(uri, line, col)).items
