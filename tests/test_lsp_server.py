@@ -315,7 +315,7 @@ async def test_tcp_transport(tmp_path: Path) -> None:
             except OSError:
                 await asyncio.sleep(0.05)
         session = Session(client)
-        await session.initialize("neovim@v0.11.0", {"starassist": {**FAST, "chat": {"max_tokens": 24}}})
+        await session.initialize("neovim@v0.11.0", {"starassist": FAST})
         uri = session.open("geometry.py", SOURCE)
         line, col = end_of(SOURCE)
         assert (await session.inline(uri, line, col)).items
