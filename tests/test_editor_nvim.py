@@ -84,3 +84,22 @@ def test_typing_in_insert_mode(tmp_path: Path) -> None:
     assert result["rest"] == result["suggestion"][1:]
     assert result["requests_after"] == result["requests_before"]
     assert (result["typed"] + result["rest"]) in "\n".join(result["lines"])
+
+
+@pytest.mark.slow
+def test_chat_explain_modify(tmp_path: Path) -> None:
+    """:Starassist chat streams answers into a split and keeps the history until /reset; :Starassist explain shows
+    the current function's explanation in a float; :Starassist modify previews a diff — reject leaves the buffer
+    alone, accept applies it, and one undo restores the buffer."""
+    result = run_lua("assist.lua", tmp_path, timeout=480)
+    assert result["ok"] is True
+    assert result["chat"].startswith("## You\nWhat does this function return?\n(with shapes.py lines 4-6)\n")
+    assert result["chat"].count("## starassist\n") == 2
+    assert result["explanation"].strip() and "lines 4-6" in result["explain_title"]
+    diff = result["diff"].splitlines()
+    assert diff[:2] == ["--- a/shapes.py", "+++ b/shapes.py"]
+    removed = [line[1:] for line in diff[2:] if line.startswith("-")]
+    added = [line[1:] for line in diff[2:] if line.startswith("+")]
+    assert removed and added and removed != added
+    # The accepted text is in the file's place of the removed lines.
+    assert all(line in result["modified"].splitlines() for line in added)

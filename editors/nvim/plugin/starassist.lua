@@ -1,4 +1,4 @@
--- User command :Starassist {start|stop|restart|status|toggle|log|explain|modify}. setup() is not called here:
+-- User command :Starassist {start|stop|restart|status|toggle|log|chat|explain|modify}. setup() is not called here:
 -- call require('starassist').setup{...} from your config.
 
 if vim.g.loaded_starassist then
@@ -25,11 +25,14 @@ local subcommands = {
   log = function()
     vim.cmd.edit(vim.lsp.get_log_path())
   end,
+  chat = function(opts, rest)
+    require('starassist').chat(rest, opts.line1, opts.line2, opts.range > 0)
+  end,
   explain = function(opts)
-    require('starassist').explain(opts.line1, opts.line2)
+    require('starassist').explain(opts.line1, opts.line2, opts.range > 0)
   end,
   modify = function(opts, rest)
-    require('starassist').modify(opts.line1, opts.line2, rest)
+    require('starassist').modify(opts.line1, opts.line2, rest, opts.range > 0)
   end,
 }
 
@@ -45,7 +48,7 @@ vim.api.nvim_create_user_command('Starassist', function(opts)
 end, {
   nargs = '+',
   range = true,
-  desc = 'starassist: start, stop, restart, status, toggle, log, explain, modify',
+  desc = 'starassist: start, stop, restart, status, toggle, log, chat, explain, modify',
   complete = function(arg_lead, cmdline)
     if cmdline:match('^%S*Starassist%s+%S+%s') then
       return {}

@@ -1,5 +1,6 @@
 -- Headless Neovim against the real server: `vim.lsp.start`, buffer edits, `textDocument/inlineCompletion`
 -- through vim.lsp.buf_request_sync, then the plugin's own path (virtual text, accept), then :checkhealth.
+-- Chat, explain and modify are in assist.lua.
 -- Environment: STARASSIST_TEST_CMD = JSON list, the server command; STARASSIST_TEST_DIR = a scratch directory.
 local H = dofile(vim.fs.joinpath(vim.fn.fnamemodify(debug.getinfo(1, 'S').source:sub(2), ':p:h'), 'helpers.lua'))
 H.load_plugin()
@@ -111,29 +112,7 @@ if stats_dir then
   end, 50), 'the server counted the accepted suggestion in ' .. stats_file)
 end
 
--- 3. Explain and modify lines 4-6 (circle_area) through the user command.
-local code_win = vim.api.nvim_get_current_win()
-vim.cmd('4,6Starassist explain')
-H.ok(vim.wait(120000, function()
-  return vim.bo[vim.api.nvim_get_current_buf()].filetype == 'markdown'
-end, 50), 'explanation window opened')
-local explanation = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
-H.ok(explanation:match('%S'), 'explanation has text')
-report.explanation = explanation
-vim.cmd.close()
-vim.api.nvim_set_current_win(code_win)
-H.eq(buf, vim.api.nvim_get_current_buf(), 'back in the code buffer')
-local untouched = vim.api.nvim_buf_get_lines(buf, 6, -1, false)
-local tick = vim.api.nvim_buf_get_changedtick(buf)
-vim.cmd('4,6Starassist modify add type hints')
-H.ok(vim.wait(120000, function()
-  return vim.api.nvim_buf_get_changedtick(buf) ~= tick
-end, 50), 'the server applied the modification (workspace/applyEdit)')
-local lines = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
-H.eq(untouched, vim.list_slice(lines, #lines - #untouched + 1), 'lines after the range unchanged')
-report.modified = table.concat(lines, '\n')
-
--- 4. :checkhealth starassist reports no errors.
+-- 3. :checkhealth starassist reports no errors.
 vim.cmd('checkhealth starassist')
 local health = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\n')
 report.health = health
@@ -141,7 +120,7 @@ H.ok(health:find('server offers textDocument/inlineCompletion', 1, true), 'healt
 H.ok(not health:find('ERROR', 1, true), 'health has no errors:\n' .. health)
 vim.cmd.close()
 
--- 5. Clean shutdown.
+-- 4. Clean shutdown.
 client:stop()
 H.ok(vim.wait(15000, function()
   return client:is_stopped()

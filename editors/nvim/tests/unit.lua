@@ -128,4 +128,37 @@ H.eq(vim.log.levels.ERROR, notes[1].level, 'an error')
 H.ok(notes[1].msg:find('^%[starassist%] `/nonexistent/starassist` not found'), notes[1].msg)
 H.eq(0, #vim.lsp.get_clients(), 'no client started')
 
+-- The current function from text alone (Python has no parser in Neovim): decorators, nested blocks, Lua `end`.
+local scope = require('starassist.scope')
+local py = {
+  'import math',                  -- 1
+  '',                             -- 2
+  '@cache',                       -- 3
+  'def area(r):',                 -- 4
+  '    if r < 0:',                -- 5
+  '        raise ValueError(r)',  -- 6
+  '',                             -- 7
+  '    return math.pi * r ** 2',  -- 8
+  '',                             -- 9
+  '',                             -- 10
+  'x = area(2)',                  -- 11
+  'print(x)',                     -- 12
+}
+H.eq({ 3, 8 }, { scope.guess(py, 6) }, 'function around a nested line, with its decorator')
+H.eq({ 3, 8 }, { scope.guess(py, 4) }, 'cursor on the header')
+H.eq({ 3, 8 }, { scope.guess(py, 7) }, 'cursor on a blank line inside')
+H.eq({ 11, 12 }, { scope.guess(py, 12) }, 'no function: the paragraph')
+local lua = { 'local M = {}', 'local function f(a)', '  if a then', '    return 1', '  end', 'end', 'return M' }
+H.eq({ 2, 6 }, { scope.guess(lua, 4) }, 'Lua: the closing end belongs to the function')
+local js = { 'class A {', '  run(x) {', '    return x', '  }', '  method go() {', '    return 2', '  }', '}' }
+H.eq({ 5, 7 }, { scope.guess(js, 6) }, 'closing brace at the header indent')
+
+-- The modify preview: replacement lines and the unified diff of the whole buffer.
+local modify = require('starassist.modify')
+local before = { 'a', 'b', 'c', 'd' }
+H.eq({ 'a', 'B1', 'B2', 'd' }, modify.replaced(before, 2, 3, 'B1\nB2'), 'lines 2-3 replaced')
+H.eq('--- a/x.py\n+++ b/x.py\n@@ -1,4 +1,4 @@\n a\n-b\n-c\n+B1\n+B2\n d\n',
+  modify.unified_diff('x.py', before, modify.replaced(before, 2, 3, 'B1\nB2')), 'unified diff')
+H.eq('', modify.unified_diff('x.py', before, before), 'no change, no diff')
+
 H.report({ ok = true })

@@ -112,62 +112,31 @@ function M.status()
   M.notify(('running (client %d)%s'):format(client.id, timings and ('; last completion: ' .. timings) or ''))
 end
 
--- Explain / modify the lines line1..line2 of the current buffer through workspace/executeCommand.
-local function range_argument(line1, line2)
-  local last = vim.api.nvim_buf_get_lines(0, line2 - 1, line2, false)[1] or ''
-  local client = require('starassist.lsp').client(0)
-  local enc = client and client.offset_encoding or 'utf-16'
-  return {
-    uri = vim.uri_from_bufnr(0),
-    range = {
-      start = { line = line1 - 1, character = 0 },
-      ['end'] = { line = line2 - 1, character = vim.str_utfindex(last, enc, #last, false) },
-    },
-  }
+--- Lines line1..line2, or the function at the cursor when the command had no range.
+local function lines_of(line1, line2, has_range)
+  if has_range then
+    return line1, line2
+  end
+  return require('starassist.scope').current_function()
 end
 
-local function run_command(name, arg, on_result)
-  local client = require('starassist.lsp').client(0)
-  if not client then
-    M.notify('the server is not attached to this buffer — :Starassist start', vim.log.levels.WARN)
-    return
-  end
-  client:exec_cmd({ title = name, command = name, arguments = { arg } }, { bufnr = 0 }, function(err, result)
-    if err then
-      M.notify(name .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
-    elseif on_result then
-      on_result(result)
-    end
-  end)
+--- Explain lines line1..line2 (or the current function) in a float.
+function M.explain(line1, line2, has_range)
+  local first, last = lines_of(line1, line2, has_range ~= false)
+  require('starassist.explain').explain(vim.api.nvim_get_current_buf(), first, last)
 end
 
-function M.explain(line1, line2)
-  run_command('starassist.explain', range_argument(line1, line2), function(result)
-    local text = type(result) == 'table' and result.text or result
-    if type(text) ~= 'string' or text == '' then
-      M.notify('no explanation')
-      return
-    end
-    vim.cmd('botright new')
-    local buf = vim.api.nvim_get_current_buf()
-    vim.bo[buf].buftype = 'nofile'
-    vim.bo[buf].bufhidden = 'wipe'
-    vim.bo[buf].filetype = 'markdown'
-    vim.api.nvim_buf_set_lines(buf, 0, -1, false, vim.split(text, '\n', { plain = true }))
-  end)
+--- Rewrite lines line1..line2 (or the current function) following `instruction` (asked for when empty), after a
+--- diff preview.
+function M.modify(line1, line2, instruction, has_range)
+  local first, last = lines_of(line1, line2, has_range ~= false)
+  require('starassist.modify').modify(vim.api.nvim_get_current_buf(), first, last, instruction)
 end
 
-function M.modify(line1, line2, instruction)
-  if not instruction or instruction == '' then
-    instruction = vim.fn.input('[starassist] how should the code change? ')
-  end
-  if instruction == '' then
-    return
-  end
-  local arg = range_argument(line1, line2)
-  arg.instruction = instruction
-  -- The server applies the change with workspace/applyEdit.
-  run_command('starassist.modify', arg)
+--- Open the chat split; with a range, its lines go with the question as context.
+function M.chat(message, line1, line2, has_range)
+  local context = has_range and { bufnr = vim.api.nvim_get_current_buf(), line1 = line1, line2 = line2 } or nil
+  require('starassist.chat').chat(message, context)
 end
 
 return M

@@ -71,6 +71,7 @@ function M.start(bufnr)
       ['starassist/timings'] = function(_, result)
         M.last_timings = result
       end,
+      ['starassist/text'] = require('starassist.commands').on_text,
     },
   }, { bufnr = bufnr })
 end
