@@ -8,7 +8,7 @@ import typing
 
 import pytest
 
-from tests.codeserver import screenshot, vscode  # noqa: F401 - fixture
+from codeserver import screenshot, vscode  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
