@@ -64,7 +64,8 @@ def test_extension_compiles(extension_built: Path) -> None:
     manifest = json.loads((extension_built / "package.json").read_text(encoding="utf-8"))
     assert manifest["main"] == "./out/extension.js"
     commands = {c["command"] for c in manifest["contributes"]["commands"]}
-    assert commands == {"starassist.explain", "starassist.modify", "starassist.restartServer", "starassist.showLog"}
+    assert commands == {"starassist.explain", "starassist.modify", "starassist.restartServer", "starassist.showLog",
+                        "starassist.toggleInline", "starassist.toggleInlineForLanguage"}
     props = manifest["contributes"]["configuration"]["properties"]
     # The configuration mirrors the server's settings tree key for key.
     import dataclasses

@@ -1,6 +1,7 @@
 // The language client: runs `starassist lsp`, keeps its settings in sync, shows timings, runs commands.
 
 import * as vscode from 'vscode';
+import { inlineEnabled } from './inlineToggle';
 import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
@@ -99,6 +100,7 @@ export class StarassistClient implements vscode.Disposable {
       middleware: {
         // The server's commands become VS Code commands; from the palette they arrive without arguments.
         executeCommand: (cmd, cmdArgs, next) => this.executeCommand(cmd, cmdArgs, next),
+        provideInlineCompletionItems: (doc, pos, ctx, token, next) => (inlineEnabled(doc) ? next(doc, pos, ctx, token) : null),
       },
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
@@ -265,6 +267,7 @@ export class StarassistClient implements vscode.Disposable {
     context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[]> {
+    if (!inlineEnabled(document)) return [];
     const client = this.client;
     if (!client) {
       return [];

@@ -15,6 +15,8 @@ export const Commands = {
   modify: 'starassist.modify',
   restartServer: 'starassist.restartServer',
   showLog: 'starassist.showLog',
+  toggleInline: 'starassist.toggleInline',
+  toggleInlineForLanguage: 'starassist.toggleInlineForLanguage',
 } as const;
 
 export const Methods = {

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { StarassistClient } from './client';
 import { Commands } from './constants';
+import { toggleInline } from './inlineToggle';
 
 let client: StarassistClient | undefined;
 
@@ -12,6 +13,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     client,
     vscode.commands.registerCommand(Commands.restartServer, () => client?.restart()),
     vscode.commands.registerCommand(Commands.showLog, () => client?.showLog()),
+    vscode.commands.registerCommand(Commands.toggleInline, () => toggleInline(false)),
+    vscode.commands.registerCommand(Commands.toggleInlineForLanguage, () => toggleInline(true)),
   );
   // starassist.explain / starassist.modify are registered by the language client when the server advertises
   // them (executeCommandProvider), else by StarassistClient itself.
