@@ -71,7 +71,8 @@ class CodeServer:
         user.mkdir(parents=True, exist_ok=True)
         base = {"workbench.startupEditor": "none", "security.workspace.trust.enabled": False,
                 "editor.inlineSuggest.enabled": True, "telemetry.telemetryLevel": "off",
-                "workbench.tips.enabled": False, "chat.commandCenter.enabled": False}
+                "workbench.tips.enabled": False, "chat.commandCenter.enabled": False,
+                "workbench.secondarySideBar.defaultVisibility": "hidden"}
         (user / "settings.json").write_text(json.dumps({**base, **settings}, indent=1), encoding="utf-8")
         self.port = free_port()
         self.log = open(tmp / "code-server.log", "w")  # noqa: SIM115 - closed in close()

@@ -23,7 +23,9 @@ def open_file(page: typing.Any, server: typing.Any, name: str, text: str) -> Non
     page.wait_for_selector(f".quick-input-list .monaco-list-row[aria-label*='{name}']", timeout=10_000)
     page.keyboard.press("Enter")
     page.wait_for_selector(f".tab.active[aria-label*='{name}']", timeout=10_000)
-    page.locator(".monaco-editor .view-lines").first.click()
+    page.locator(".editor-instance .monaco-editor .view-line").last.click()
+    page.wait_for_function("() => document.activeElement && document.activeElement.closest('.editor-instance')",
+                           timeout=10_000)
     page.keyboard.press("Control+End")
 
 
