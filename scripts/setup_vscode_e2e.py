@@ -42,9 +42,13 @@ def missing_system() -> list[str]:
 
 
 def _npm(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(["npm", *args, "--no-audit", "--no-fund"], cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        ["npm", *args, "--no-audit", "--no-fund"], cwd=cwd, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"npm {' '.join(args)} failed in {cwd}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        raise RuntimeError(
+            f"npm {' '.join(args)} failed in {cwd}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        )
 
 
 def node_bin(root: Path) -> Path:
@@ -76,7 +80,9 @@ def install() -> Path:
         env["npm_config_user_agent"] = "npm/11 node/v24 linux x64"
         done = subprocess.run(["sh", "./postinstall.sh"], cwd=pkg, env=env, capture_output=True, text=True)
         if done.returncode != 0:
-            raise RuntimeError(f"code-server postinstall failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            raise RuntimeError(
+                f"code-server postinstall failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+            )
     (root / ".done").write_text(CODE_SERVER_VERSION + "\n", encoding="utf-8")
     return root
 

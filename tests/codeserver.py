@@ -45,8 +45,12 @@ def build_vsix(out: Path) -> Path:
     if not (ext / "node_modules" / "vscode-languageclient").is_dir():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ext, check=True, capture_output=True)
     vsix = out / "starassist.vsix"
-    subprocess.run(["npm", "exec", "--no", "--", "vsce", "package", "--out", str(vsix)], cwd=ext, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["npm", "exec", "--no", "--", "vsce", "package", "--out", str(vsix)],
+        cwd=ext,
+        check=True,
+        capture_output=True,
+    )
     return vsix
 
 
@@ -69,17 +73,34 @@ class CodeServer:
         self._code(["--install-extension", str(vsix)])
         user = self.user_data / "User"
         user.mkdir(parents=True, exist_ok=True)
-        base = {"workbench.startupEditor": "none", "security.workspace.trust.enabled": False,
-                "editor.inlineSuggest.enabled": True, "telemetry.telemetryLevel": "off",
-                "workbench.tips.enabled": False, "chat.commandCenter.enabled": False,
-                "workbench.secondarySideBar.defaultVisibility": "hidden"}
+        base = {
+            "workbench.startupEditor": "none",
+            "security.workspace.trust.enabled": False,
+            "editor.inlineSuggest.enabled": True,
+            "telemetry.telemetryLevel": "off",
+            "workbench.tips.enabled": False,
+            "chat.commandCenter.enabled": False,
+            "workbench.secondarySideBar.defaultVisibility": "hidden",
+        }
         (user / "settings.json").write_text(json.dumps({**base, **settings}, indent=1), encoding="utf-8")
         self.port = free_port()
         self.log = open(tmp / "code-server.log", "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            [str(self.node), str(self.entry), *self._dirs(), "--auth", "none", "--disable-telemetry",
-             "--bind-addr", f"127.0.0.1:{self.port}", str(self.folder)],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+            [
+                str(self.node),
+                str(self.entry),
+                *self._dirs(),
+                "--auth",
+                "none",
+                "--disable-telemetry",
+                "--bind-addr",
+                f"127.0.0.1:{self.port}",
+                str(self.folder),
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.url = f"http://127.0.0.1:{self.port}/?folder={self.folder}"
         self._wait_up(60)
 
@@ -87,8 +108,13 @@ class CodeServer:
         return ["--user-data-dir", str(self.user_data), "--extensions-dir", str(self.extensions)]
 
     def _code(self, args: list[str]) -> None:
-        subprocess.run([str(self.node), str(self.entry), *self._dirs(), *args], env=self.env, check=True,
-                       capture_output=True, timeout=180)
+        subprocess.run(
+            [str(self.node), str(self.entry), *self._dirs(), *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
 
     def _wait_up(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -125,8 +151,9 @@ def vscode(tmp_path_factory: pytest.TempPathFactory) -> typing.Iterator[typing.A
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("vscode")
-    server = CodeServer(tmp, {"starassist.serverPath": server_path(),
-                              "starassist.completion.debounce_ms": 30})
+    server = CodeServer(
+        tmp, {"starassist.serverPath": server_path(), "starassist.completion.debounce_ms": 30}
+    )
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=setup.chromium(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -7,7 +7,6 @@ import re
 import typing
 
 import pytest
-
 from codeserver import screenshot, vscode  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -24,8 +23,9 @@ def open_file(page: typing.Any, server: typing.Any, name: str, text: str) -> Non
     page.keyboard.press("Enter")
     page.wait_for_selector(f".tab.active[aria-label*='{name}']", timeout=10_000)
     page.locator(".editor-instance .monaco-editor .view-line").last.click()
-    page.wait_for_function("() => document.activeElement && document.activeElement.closest('.editor-instance')",
-                           timeout=10_000)
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.closest('.editor-instance')", timeout=10_000
+    )
     page.keyboard.press("Control+End")
 
 
@@ -52,7 +52,8 @@ def test_ghost_text_shows_and_tab_accepts(vscode: typing.Any) -> None:  # noqa: 
         status.first.wait_for(timeout=10_000)
         page.keyboard.press("Tab")
         page.wait_for_function(
-            "() => document.querySelectorAll('.ghost-text-decoration').length === 0", timeout=10_000)
+            "() => document.querySelectorAll('.ghost-text-decoration').length === 0", timeout=10_000
+        )
         first_line = shown.splitlines()[0].strip()
         assert first_line in editor_text(page)
         screenshot(page, "accepted")
