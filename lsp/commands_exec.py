@@ -53,9 +53,12 @@ def parse_selection(session: Session, args: tuple[Any, ...]) -> tuple[Selection,
     uri, rng = arg.get("uri"), arg.get("range")
     try:
         start, end = rng["start"], rng["end"]
-        bounds = (int(start["line"]), int(start["character"]), int(end["line"]), int(end["character"]))
-    except (TypeError, KeyError, ValueError):
-        raise JsonRpcInvalidParams("argument needs range {start: {line, character}, end: {line, character}}") from None
+        bounds = (start["line"], start["character"], end["line"], end["character"])
+    except (TypeError, KeyError):
+        bounds = ()
+    if len(bounds) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in bounds):
+        raise JsonRpcInvalidParams("argument needs range {start: {line, character}, end: {line, character}} "
+                                   "with non-negative integers")
     doc = session.documents.get(uri) if isinstance(uri, str) else None
     if doc is None:
         raise JsonRpcInvalidParams(f"{uri!r} is not an open document; open it first (textDocument/didOpen)")

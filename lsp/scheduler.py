@@ -41,6 +41,7 @@ class WorkerCounters:
     finished: int = 0  # ran to the end without being cancelled
     cancelled: int = 0  # cancelled while running
     skipped: int = 0  # cancelled before they started
+    failed: int = 0  # raised (not cancelled): started = finished + cancelled + failed
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -103,7 +104,10 @@ class Worker:
                 try:
                     value = job.fn(job.flag.is_set)
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
-                    self.counters.cancelled += job.cancelled
+                    if job.cancelled:
+                        self.counters.cancelled += 1
+                    else:
+                        self.counters.failed += 1
                     self._resolve(job, error=exc)
                     continue
                 if job.cancelled:

@@ -5,8 +5,11 @@ Custom protocol (besides LSP 3.18):
   {uri, version, kind: "inline"|"completion", items, cached, model_calls, position {line, character, offset},
    debounce_ms, queue_ms, run_ms, total_ms, prompt_tokens, reused_tokens, prompt_ms, generated_tokens,
    generation_ms, stop_reasons, superseded}; the same numbers go to `window/logMessage` as one line.
-- request `starassist/status` -> {ready, model, format, error, encoding, requests, model_calls, cache_hits,
-  worker {started, finished, cancelled, skipped}, open_documents}.
+- request `starassist/status` (params optional) -> {ready, model, format, error, encoding, requests, model_calls,
+  cache_hits, worker {started, finished, cancelled, skipped, failed}, open_documents, documents_bytes}.
+
+Transport and decoding are ours (`lsp.transport`, `lsp.framing`, `lsp.protocol`): every request is answered,
+bad traffic is one popup then log lines, `exit` without `shutdown` exits 1, one TCP client at a time.
 - commands: `starassist.accept` (telemetry: the client accepted a suggestion), `starassist.explain`,
   `starassist.modify` (see `lsp.commands_exec`).
 """
@@ -14,11 +17,13 @@ Custom protocol (besides LSP 3.18):
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
+from pygls.exceptions import FeatureRequestError
 from pygls.lsp.server import LanguageServer
 
 from starassist import __version__
@@ -27,20 +32,49 @@ from starassist.engine.settings import Settings
 from starassist.engine.textpos import position_at
 
 from .commands_exec import register_commands
+from .protocol import StarassistProtocol
 from .session import Session, Suggestion, settings_section
 from .suggest import inline_edit, word_start
 
 ACCEPT_COMMAND = "starassist.accept"
 TIMINGS_NOTIFICATION = "starassist/timings"
 STATUS_REQUEST = "starassist/status"
+logger = logging.getLogger("starassist.lsp")
 
 
 class StarassistServer(LanguageServer):
     def __init__(self, session: Session) -> None:
-        super().__init__("starassist", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__("starassist", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=StarassistProtocol)
         self.session = session
         self._shown_errors: set[str] = set()
         self._progress_ids = itertools.count(1)
+        self._misbehaviour_shown = False
+
+    def client_misbehaved(self, message: str) -> None:
+        """A message the server could not use: one popup per session, then one log line each."""
+        logger.warning("%s", message)
+        if not self._misbehaviour_shown:
+            self._misbehaviour_shown = True
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Warning,
+                message=f"starassist: the editor sent a message the server could not use ({message}); "
+                        "further ones are only logged"))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls's hook for failures (it would show every one as a popup). A failed request was answered with
+        its error (an unknown method is normal for clients that ask regardless of capabilities): log only."""
+        if source is FeatureRequestError:
+            logger.warning("%s", _one_line(error))
+            return
+        self.client_misbehaved(f"{getattr(source, '__name__', source)}: {_one_line(error)}")
+
+    def request_failed(self, msg_id: Any, error: BaseException) -> None:
+        """A request answered with an error: one log line; the traceback only with STARASSIST_DEBUG."""
+        import os
+
+        debug = os.environ.get("STARASSIST_DEBUG", "") not in ("", "0")
+        logger.warning("request %s failed: %s", msg_id, _one_line(error), exc_info=error if debug else None)
 
     def show_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
         """Errors are shown to the user once per session; repeats only go to the log."""
@@ -53,12 +87,13 @@ class StarassistServer(LanguageServer):
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
         self.window_log_message(types.LogMessageParams(type=kind, message=message))
 
-    def _position(self, text: str, offset: int) -> types.Position:
+    def _position(self, text: str, offset: int, first_line: int) -> types.Position:
         line, character = position_at(text, offset, self.session.encoding)
-        return types.Position(line=line, character=character)
+        return types.Position(line=first_line + line, character=character)
 
-    def range_of(self, text: str, start: int, end: int) -> types.Range:
-        return types.Range(start=self._position(text, start), end=self._position(text, end))
+    def range_of(self, suggestion: Suggestion, start: int, end: int) -> types.Range:
+        text, first = suggestion.text, suggestion.first_line
+        return types.Range(start=self._position(text, start, first), end=self._position(text, end, first))
 
     def report(self, kind: str, uri: str, suggestion: Suggestion) -> None:
         report, items = suggestion.report, len(suggestion.texts)
@@ -83,7 +118,8 @@ class StarassistServer(LanguageServer):
             self.work_done_progress.end(token, types.WorkDoneProgressEnd(
                 message="model loaded" if error is None else "model failed to load"))
         if error is not None:
-            self.show_once(error)
+            # Each load follows a user action (start, a settings change): say it every time.
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"starassist: {error}"))
         else:
             engine = self.session.engine
             assert engine is not None
@@ -94,6 +130,10 @@ class StarassistServer(LanguageServer):
     def accept_command(self, uri: str, suggestion: Suggestion) -> types.Command:
         data = {"uri": uri, "cached": suggestion.cached, "latency_ms": suggestion.report.total_ms}
         return types.Command(title="starassist: suggestion accepted", command=ACCEPT_COMMAND, arguments=[data])
+
+
+def _one_line(error: BaseException) -> str:
+    return f"{error.__class__.__name__}: {error}".splitlines()[0]
 
 
 def _encoding_name(value: Any) -> str:
@@ -173,7 +213,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             end, insert = inline_edit(suggestion.text, suggestion.offset, text)
             items.append(types.InlineCompletionItem(
                 insert_text=insert,
-                range=ls.range_of(suggestion.text, suggestion.offset, end),
+                range=ls.range_of(suggestion, suggestion.offset, end),
                 command=ls.accept_command(uri, suggestion),
             ))
         ls.report("inline", uri, suggestion)
@@ -198,7 +238,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
             sort_text="0",
             filter_text=typed + text,
             insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=ls.range_of(suggestion.text, start, suggestion.offset), new_text=typed + text),
+            text_edit=types.TextEdit(range=ls.range_of(suggestion, start, suggestion.offset), new_text=typed + text),
             command=ls.accept_command(uri, suggestion),
         )
         ls.report("completion", uri, suggestion)
@@ -219,6 +259,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
 
     @server.feature(types.EXIT)
     def exit_(ls: StarassistServer, params: Any) -> None:
+        session.shutdown()  # without `shutdown` first: cancel the running generation now, don't wait for it
         session.close()
 
     register_commands(server, session)
@@ -244,13 +285,16 @@ def serve(model: str | None = None, tcp: tuple[str, int] | None = None,
         settings = Settings()
         if model:
             settings.model.path = model
+    from .transport import run_stdio, run_tcp
+
     server = create_server(settings, overrides, messages, load_engine)
+    protocol = server.protocol
+    assert isinstance(protocol, StarassistProtocol)
     try:
-        if tcp:
-            server.start_tcp(*tcp)
-        else:
-            server.start_io()
+        code = run_tcp(protocol, *tcp) if tcp else run_stdio(protocol)
     finally:
         # Also when the client vanished without `shutdown`: stop the generation before the interpreter exits.
         server.session.shutdown()
         server.session.close()
+    if code:
+        raise SystemExit(code)

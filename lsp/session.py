@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from starassist.engine.completion import CompletionEngine
+from starassist.engine.context import ALIGN_LINES
 from starassist.engine.settings import Settings, replace_from, to_dict
 
 from .cache import SuggestionCache
@@ -19,6 +20,9 @@ from .report import RequestReport
 from .scheduler import DocumentScheduler, Worker
 from .stats import StatsRecorder
 from .suggest import build_request, generate
+
+# More characters than any prompt of N tokens can hold (a token is rarely over 16 characters, even of spaces).
+CHARS_PER_TOKEN = 16
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Suggestion:
     report: RequestReport
     cached: bool = False
     model_calls: int = 0
+    first_line: int = 0  # document line of `text`'s first line (`text` is an excerpt of a big document)
 
 
 def settings_section(data: Any) -> dict[str, Any] | None:
@@ -123,26 +128,30 @@ class Session:
         doc = self.documents.get(uri)
         if doc is None:
             return None
-        text, version = doc.text, doc.version
-        offset = doc.offset(line, character, self.encoding)
+        # The lines around the cursor that a prompt could use, not the whole (maybe 10 MB) document.
+        cs = self.settings.completion
+        excerpt = doc.lines.excerpt(line, character, self.encoding,
+                                    CHARS_PER_TOKEN * (cs.context_tokens + cs.extra_context_tokens), ALIGN_LINES)
+        text, version, offset, first_line = excerpt.text, doc.version, excerpt.offset, excerpt.first_line
         before, after = text[:offset], text[offset:]
-        report = RequestReport(position={"line": line, "character": character, "offset": offset})
+        report = RequestReport(position={"line": line, "character": character, "offset": excerpt.start + offset})
         hit = self.cache.get(uri, before, after)
         if hit is not None and (len(hit) >= items or items == 1):
             report.cached, report.total_ms = True, round((time.perf_counter() - t0) * 1000, 2)
-            return Suggestion(hit[:items], offset, text, version, report, cached=True)
+            return Suggestion(hit[:items], offset, text, version, report, cached=True, first_line=first_line)
         await self.ready.wait()
         engine = self.engine
         if engine is None:
             self.scheduler.supersede(uri)  # an older request for the document is stale all the same
             report.error = self.load_error
-            return Suggestion([], offset, text, version, report)
-        others = [(d.uri, d.text) for d in self.documents.others(uri)]
+            return Suggestion([], offset, text, version, report, first_line=first_line)
+        other_docs = self.documents.others(uri)
         root_uri = self.root_uri
 
         def work(cancel: Callable[[], bool]) -> Any:
             if self.engine is not engine:
                 return None  # the model was reloaded since this request started: its engine is closed
+            others = [(d.uri, d.text) for d in other_docs]  # joining a big document is work: not on the loop
             # Built here, off the protocol loop and only for requests that survived the debounce.
             request = build_request(text, offset, uri, root_uri, others)
             generated = generate(engine, request, items, cancel)
@@ -153,7 +162,7 @@ class Session:
             outcome = await self.scheduler.run(uri, work, label=f"complete {uri}")
         except Exception as exc:  # noqa: BLE001 - a failed generation answers empty; the server stays up
             report.error = _one_line(exc)
-            return Suggestion([], offset, text, version, report)
+            return Suggestion([], offset, text, version, report, first_line=first_line)
         generated = outcome.value
         report.cached = False
         report.debounce_ms = round(outcome.debounce_ms, 2)
@@ -162,11 +171,12 @@ class Session:
         report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
         report.superseded = outcome.superseded
         if generated is None:
-            return Suggestion([], offset, text, version, report)
+            return Suggestion([], offset, text, version, report, first_line=first_line)
         self.generations_finished += 1
         report.add_engine(generated.timings, generated.stop_reasons, generated.multiline)
         self.cache.put(uri, before, after, generated.texts)
-        return Suggestion(generated.texts[:items], offset, text, version, report, model_calls=generated.model_calls)
+        return Suggestion(generated.texts[:items], offset, text, version, report, model_calls=generated.model_calls,
+                          first_line=first_line)
 
     def record_shown(self, suggestion: Suggestion) -> None:
         if suggestion.texts:
@@ -187,6 +197,7 @@ class Session:
             "worker": self.worker.counters.as_dict(),
             "busy": current.label if (current := self.worker.current) is not None else None,
             "open_documents": len(self.documents.docs),
+            "documents_bytes": self.documents.memory(),
             "settings": to_dict(self.settings),  # effective: defaults < config < client < command line
         }
 

@@ -77,7 +77,7 @@ def test_extension_compiles(extension_built: Path) -> None:
         for section in dataclasses.fields(Settings)
         for f in dataclasses.fields(section.default_factory())  # type: ignore[misc]
     }
-    mirrored = {k for k in props if k.split(".")[1] in ("model", "completion", "chat")}
+    mirrored = {k for k in props if k.split(".")[1] in ("model", "completion", "chat", "remote")}
     assert mirrored == expected
     defaults = Settings()
     json_types = {int: "integer", float: "number", str: "string", bool: "boolean"}

@@ -184,9 +184,26 @@ def test_newer_request_supersedes_the_running_one() -> None:
         old = await first  # cancelled at its next check, without being released
         assert old.value is None and old.superseded
         assert (await second).value == "new"
-        assert worker.counters.as_dict() == {"started": 2, "finished": 1, "cancelled": 1, "skipped": 0}
+        assert worker.counters.as_dict() == {"started": 2, "finished": 1, "cancelled": 1, "skipped": 0, "failed": 0}
         worker.stop()
         assert worker.join(5)
+
+    asyncio.run(scenario())
+
+
+def test_a_job_that_raises_counts_as_failed() -> None:
+    async def scenario() -> None:
+        worker = Worker()
+
+        def boom(cancel: object) -> None:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+        with pytest.raises(UnicodeEncodeError):
+            await worker.submit(boom).future
+        assert await worker.submit(lambda cancel: 1).future == 1
+        counters = worker.counters
+        assert (counters.started, counters.finished, counters.failed, counters.cancelled) == (2, 1, 1, 0)
+        worker.stop()
 
     asyncio.run(scenario())
 

@@ -6,7 +6,7 @@ heavy imports (llama.cpp, torch, rich) inside the commands, so `starassist --hel
 
 from __future__ import annotations
 
-from . import bench, chat, core, lsp, models_pull, quant  # noqa: F401 - importing a module registers its commands
+from . import bench, chat, core, eval, lsp, models_pull, quant, redact  # noqa: F401 - importing a module registers its commands
 from .app import app
 
 

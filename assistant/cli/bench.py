@@ -77,8 +77,9 @@ def _names(text: str) -> list[str]:
 
 @command("bench")
 def bench(
-    what: str = typer.Argument("latency", help="What to measure: latency, or gpu (the transformers backend's "
-                                               "decode paths and precisions against model.generate)."),
+    what: str = typer.Argument("latency", help="What to measure: latency, gpu (the transformers backend's "
+                                               "decode paths and precisions against model.generate), or lsp-stress "
+                                               "(the server under fuzzing, a cancellation storm and a big file)."),
     file: Path | None = typer.Option(None, help="File to type through (default: a bundled sample)."),
     keystrokes: int = typer.Option(24, help="Characters typed (one completion each)."),
     max_tokens: int = typer.Option(16, help="Tokens generated per suggestion."),
@@ -91,6 +92,10 @@ def bench(
     modes: str = typer.Option("bf16,nf4,int8", help="gpu: precisions (bf16, fp16, fp32, nf4, int8)."),
     paths: str = typer.Option("dynamic,static,cuda_graph", help="gpu: decode paths to compare."),
     decode_tokens: int = typer.Option(128, help="gpu: tokens generated for the decode tokens/s figures."),
+    messages: int = typer.Option(10_000, help="lsp-stress: fuzz messages per round (two rounds)."),
+    seed: int = typer.Option(0, help="lsp-stress: fuzz seed."),
+    cancels: int = typer.Option(1000, help="lsp-stress: requests in the cancellation storm."),
+    doc_mb: float = typer.Option(10.0, help="lsp-stress: size of the big document (millions of characters)."),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw baselines: llama-cpp-python (latency), or
     transformers' model.generate (gpu)."""
@@ -108,8 +113,22 @@ def bench(
         else:
             print_report(gpu_report)
         return
+    if what == "lsp-stress":
+        import asyncio
+
+        from .bench_stress import StressOptions, run_stress
+        from .bench_stress import print_report as print_stress
+
+        stress = StressOptions(messages=messages, seed=seed, cancels=cancels, doc_chars=int(doc_mb * 1e6),
+                               keystrokes=keystrokes, model=model, max_tokens=max_tokens)
+        stress_report = asyncio.run(run_stress(stress, log=lambda line: typer.echo(line, err=True)))
+        if as_json:
+            typer.echo(json.dumps(stress_report, indent=2))
+        else:
+            print_stress(stress_report, typer.echo)
+        return
     if what != "latency":
-        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu")
+        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress")
     text = (file or _SAMPLE).read_text(encoding="utf-8")
     settings = cli_settings(model__path=model)
     engine = load_engine(settings)

@@ -14,6 +14,8 @@ from .settings import Settings
 
 # Room kept free in the context window besides the generated tokens (special tokens, paths, safety).
 _RESERVE = 32
+# Text after the cursor that post-processing sees (the suffix overlap, the following lines, the brackets).
+_AFTER_CHARS = 4000
 
 
 @dataclass(frozen=True)
@@ -149,10 +151,12 @@ class CompletionEngine:
         cs = self.settings.completion
         max_tokens = request.max_tokens or cs.max_tokens
         win = self.make_window(request, max_tokens)
+        # Post-processing needs the real text after the cursor even when the model is not shown it.
+        after = request.text[request.offset : request.offset + _AFTER_CHARS]
         if request.multiline is not None:
             multiline = request.multiline
         elif cs.multiline == "auto":
-            multiline = decide_multiline(win.prefix, win.suffix)
+            multiline = decide_multiline(win.prefix, after)
         else:
             multiline = cs.multiline == "always"
         prompt = self.build(request, win)
@@ -170,7 +174,7 @@ class CompletionEngine:
             heal_text=heal_text,
         )
         result = self.backend.generate(prompt, params, cancel=cancel, on_text=on_text)
-        text = postprocess(result.text, win.prefix, win.suffix, multiline=multiline)
+        text = postprocess(result.text, win.prefix, after, multiline=multiline)
         return Completion(
             text=text,
             raw=result.text,

@@ -24,6 +24,8 @@ _OPENERS = set(_PAIRS.values())
 _BLOCK_START = (":", "{", "(", "[", "=>", '"""', "'''", "->")
 _BLOCK_WORDS = frozenset({"do", "then", "else", "begin"})
 _UNIT_RUN = re.compile(r"(.{2,24}?)\1{3,}")
+# A run shorter than this is a literal (`1000000000`, `0xFFFFFFFF`, a nil UUID, `[1, 1, 1, 1, 1]`), not a loop.
+_MIN_LOOP_CHARS = 32
 
 
 def decide_multiline(prefix: str, suffix: str) -> bool:
@@ -68,6 +70,17 @@ def trim_suffix_overlap(text: str, suffix: str, min_overlap: int = 6) -> str:
     return text
 
 
+def trim_repeated_rest(text: str, suffix: str) -> str:
+    """The whole rest of the line repeated at the end is a run-on at any length (`foo(a` + `rg1, b)` before
+    `, b)`). A rest of closers alone is left to balance_brackets."""
+    rest = suffix.split("\n", 1)[0].strip()
+    if rest and any(ch not in _CLOSERS for ch in rest) and text.rstrip().endswith(rest):
+        head = text.rstrip()[: -len(rest)]
+        if head.strip():
+            return head
+    return text
+
+
 def _width(line: str) -> int:
     expanded = line.expandtabs(4)
     return len(expanded) - len(expanded.lstrip(" "))
@@ -99,7 +112,7 @@ def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
                 return "\n".join(lines[: i + p])
     for i, line in enumerate(lines):
         m = _UNIT_RUN.search(line)
-        if m and any(ch.isalnum() for ch in m.group(1)):
+        if m and len(m.group(0)) >= _MIN_LOOP_CHARS and any(ch.isalnum() for ch in m.group(1)):
             return "\n".join(lines[:i] + [line[: m.start() + len(m.group(1))]])
     return text
 
@@ -107,12 +120,29 @@ def cut_repetition(text: str, copies: int = 3, max_period: int = 4) -> str:
 def stop_at_suffix_lines(text: str, suffix: str) -> str:
     """Stop where the completion starts writing the line that already follows the cursor's line."""
     following = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
-    if not following:
+    # A lone closer or `else:` also occurs inside a body the completion writes: not evidence of a repeat.
+    if not following or _is_structural(following[0]):
         return text
     lines = text.split("\n")
     for i in range(1, len(lines)):
         if lines[i].strip() and lines[i].strip() == following[0]:
             return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+_BLOCK_END_WORDS = frozenset({"else", "end", "fi", "done"})
+
+
+def _is_structural(line: str) -> bool:
+    words = line.rstrip(":{ ").split()
+    return all(ch in ")]};," for ch in line) or (bool(words) and words[-1] in _BLOCK_END_WORDS)
+
+
+def dedupe_leading_space(text: str, prefix: str) -> str:
+    """The cursor already follows a space: a completion that starts with one would double it (`x =  42`)."""
+    line = prefix.rsplit("\n", 1)[-1]
+    if line.strip() and line.endswith((" ", "\t")) and text[:1] in (" ", "\t"):
+        return text.lstrip(" \t")
     return text
 
 
@@ -186,7 +216,10 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
     prefix_open, _ = _scan(recent)
     _, quote = _scan(cursor_line)
     rest_closers = {c: rest.count(c) for c in _PAIRS}
-    allowed = {c: max(0, prefix_open.count(o) - rest_closers[c]) for c, o in _PAIRS.items()}
+    # The rest's closers first close what the completion leaves open (`_w(s` + `, end).end(` before `)`).
+    text_open, _ = _scan(text, quote)
+    left = {c: max(0, rest_closers[c] - text_open.count(o)) for c, o in _PAIRS.items()}
+    allowed = {c: max(0, prefix_open.count(o) - left[c]) for c, o in _PAIRS.items()}
     used = dict.fromkeys(_PAIRS, 0)
     stack: list[str] = []
     for i, ch in _Lexer(quote).code(text):
@@ -201,6 +234,20 @@ def balance_brackets(text: str, prefix: str, suffix: str) -> str:
                 if used[ch] >= allowed[ch]:
                     return text[:i]
                 used[ch] += 1
+    return text
+
+
+def drop_closers_the_rest_provides(text: str, prefix: str, suffix: str) -> str:
+    """A run-on that opened and closed a bracket (`float('nan')` before `)`): the rest of the line holds more
+    closers than the prefix and the completion leave open, so the completion's trailing closers are its own."""
+    rest = suffix.split("\n", 1)[0]
+    recent = "\n".join(prefix.split("\n")[-20:])
+    while text and text[-1] in _PAIRS:
+        closer = text[-1]
+        need = _scan(recent + text[:-1])[0].count(_PAIRS[closer])
+        if rest.count(closer) < need or not rest.lstrip().startswith(closer):
+            break
+        text = text[:-1]
     return text
 
 
@@ -249,6 +296,7 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
     text = strip_special_tokens(raw).replace("\r\n", "\n")
     text = stop_at_fence(text, prefix)
+    text = dedupe_leading_space(text, prefix)
     if not multiline:
         text = text.split("\n", 1)[0]
     text = cut_repetition(text)
@@ -256,6 +304,8 @@ def postprocess(raw: str, prefix: str, suffix: str, *, multiline: bool) -> str:
         text = stop_at_suffix_lines(text, suffix)
         text = stop_at_dedent(text, prefix)
         text = match_indentation(text, prefix)
+    text = trim_repeated_rest(text, suffix)
+    text = drop_closers_the_rest_provides(text, prefix, suffix)
     text = balance_brackets(text, prefix, suffix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     text = trim_suffix_overlap(text, suffix)

@@ -88,10 +88,27 @@ class ChatSettings:
 
 
 @dataclass
+class RemoteSettings:
+    # A team inference server, used when model.backend = "remote" (issue 13).
+    url: str = ""
+    # Wire format: "openai" = /v1/completions (vLLM, TGI >= 2, llama-server, Ollama, LM Studio),
+    # "llama-infill" = llama-server's /infill, "tgi" = TGI's /generate_stream.
+    api: Literal["openai", "llama-infill", "tgi"] = "openai"
+    model: str = ""
+    # The NAME of the environment variable that holds the key: keys never live in config files.
+    api_key_env: str = ""
+    # Secrets and PII are replaced by placeholders before anything is sent; values listed here (comma-separated)
+    # are sent as they are.
+    redact: bool = True
+    allow: str = ""
+
+
+@dataclass
 class Settings:
     model: ModelSettings = field(default_factory=ModelSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
     chat: ChatSettings = field(default_factory=ChatSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
 
 
 def config_dir() -> Path:

@@ -26,11 +26,13 @@ from ..backend import (
     ModelInfo,
     TokenLoopBackend,
 )
+from ..cpu import default_threads
 from ..errors import BadModelFileError
 from ..gguf_file import read_gguf
 from ..logs import collect_llama_logs, route_llama_logs
 from ..settings import ModelSettings
 from .llama_gpu import device_summary, gpu_warning, offload_diagnostics, read_offload
+from .llama_kv import can_shift, prefill_with_reuse
 
 
 def _special_tokens(model: object) -> tuple[dict[str, int], frozenset[int]]:
@@ -130,6 +132,7 @@ class LlamaCppBackend(TokenLoopBackend):
         except ImportError as exc:  # pragma: no cover - a dependency
             raise BadModelFileError(f"llama-cpp-python is not importable ({exc}) — reinstall starassist") from None
         n_ctx = min(train_ctx or settings.context_length, settings.context_length)
+        threads = default_threads(settings.threads)  # physical cores for 0 (llama-cpp-python would take cpu_count // 2)
         self._lock = threading.Lock()
         try:
             # verbose=True only stops llama-cpp-python from redirecting fds 1/2; its Python prints are captured
@@ -140,8 +143,8 @@ class LlamaCppBackend(TokenLoopBackend):
                     n_ctx=n_ctx,
                     n_batch=settings.batch_size,
                     n_ubatch=settings.batch_size,
-                    n_threads=settings.threads or None,
-                    n_threads_batch=settings.threads or None,
+                    n_threads=threads,
+                    n_threads_batch=threads,
                     n_gpu_layers=settings.gpu_layers,
                     seed=settings.seed,
                     logits_all=False,
@@ -187,6 +190,13 @@ class LlamaCppBackend(TokenLoopBackend):
             device=device_summary(self._offload),
         )
         self._n_batch = settings.batch_size
+        self._can_shift = can_shift(llm)
+        # Shifted chunks keep K/V computed after the *old* preceding text, so greedy output can differ from a
+        # cold evaluation (tests/test_kv_reuse_llama.py showed it with SPM on the embedded model): off until a
+        # setting lets users trade exactness for speed.
+        self._shift_chunks = False
+        self._min_chunk = 4  # a shift is nearly free; short runs still beat evaluating them
+        self.last_reused_chunks = 0
         self._rng = np.random.default_rng(settings.seed)
         self._healing: HealingIndex | None = None
         self._text = TokenText(llm._model.vocab)
@@ -204,23 +214,12 @@ class LlamaCppBackend(TokenLoopBackend):
     # -- generation ------------------------------------------------------------------------------------------
 
     def _prefill(self, prompt: Sequence[int], cancel: CancelCheck | None) -> tuple[int, bool]:
-        """Evaluate the prompt, reusing the cached common prefix. Returns (reused tokens, cancelled)."""
-        llm = self._llm
-        cached = llm._input_ids
-        n = min(len(cached), len(prompt))
-        reused = 0
-        if n:
-            same = np.asarray(cached[:n]) == np.asarray(prompt[:n], dtype=cached.dtype)
-            reused = n if same.all() else int(np.argmin(same))
-        # The last prompt token is always evaluated again: its logits are needed to sample from.
-        reused = min(reused, len(prompt) - 1)
-        llm.n_tokens = reused
-        rest = list(prompt[reused:])
-        for start in range(0, len(rest), self._n_batch):
-            if cancel is not None and cancel():
-                return reused, True
-            llm.eval(rest[start : start + self._n_batch])
-        return reused, False
+        """Evaluate the prompt, keeping every cached chunk it shares with the last one (shifted into place for
+        rotary-position models; the common prefix only otherwise). Returns (reused tokens, cancelled)."""
+        plan, cancelled = prefill_with_reuse(self._llm, prompt, self._n_batch, shift=self._can_shift and self._shift_chunks,
+                                             min_chunk=self._min_chunk, cancel=cancel)
+        self.last_reused_chunks = plan.reused_chunks
+        return len(prompt) - plan.evaluated, cancelled
 
     def _sample(self, params: GenerationParams, allowed: Sequence[int] | None, penalized: Sequence[int]) -> int:
         logits = np.ctypeslib.as_array(self._llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))

@@ -1,0 +1,90 @@
+"""The remote wire formats against a real HTTP server on 127.0.0.1: bodies, streaming, errors, cancel, keys."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from remote_servers import ScriptedServer, ServerScript
+
+from starassist.engine.remote_api import FORMATS, RemoteError, Request, stream
+
+REQUEST = Request(prompt="<fim_prefix>def <fim_suffix>\n<fim_middle>", prefix="def ", suffix="\n",
+                  model="starcoder2-3b", max_tokens=16, stop=("\n\n",))
+
+
+def test_request_bodies_are_golden():
+    assert FORMATS["openai"].body(REQUEST) == {
+        "model": "starcoder2-3b", "prompt": "<fim_prefix>def <fim_suffix>\n<fim_middle>", "max_tokens": 16,
+        "temperature": 0.0, "stop": ["\n\n"], "stream": True,
+    }
+    assert FORMATS["llama-infill"].body(REQUEST) == {
+        "input_prefix": "def ", "input_suffix": "\n", "n_predict": 16, "temperature": 0.0, "stop": ["\n\n"],
+        "stream": True,
+    }
+    assert FORMATS["tgi"].body(REQUEST) == {
+        "inputs": "<fim_prefix>def <fim_suffix>\n<fim_middle>",
+        "parameters": {"max_new_tokens": 16, "stop": ["\n\n"], "do_sample": False},
+    }
+
+
+@pytest.mark.parametrize("api,path", [("openai", "/v1/completions"), ("llama-infill", "/infill"),
+                                      ("tgi", "/generate_stream")])
+def test_streams_text_in_every_format(api, path):
+    with ScriptedServer() as server:
+        text = "".join(stream(server.url, FORMATS[api], REQUEST))
+    assert text == "def add(a, b):\n    return a + b"
+    assert [r.path for r in server.requests] == [path]
+    assert server.requests[0].body == FORMATS[api].body(REQUEST)
+
+
+def test_key_comes_from_the_environment_and_only_in_the_header(monkeypatch):
+    monkeypatch.setenv("TEAM_LLM_KEY", "s3cr3t-team-key")
+    with ScriptedServer(ServerScript(api_key="s3cr3t-team-key")) as server:
+        assert "".join(stream(server.url, FORMATS["openai"], REQUEST, key_env="TEAM_LLM_KEY"))
+        with pytest.raises(RemoteError, match=r"refused the API key \(401\) — set the variable"):
+            list(stream(server.url, FORMATS["openai"], REQUEST))
+    assert server.requests[0].headers["Authorization"] == "Bearer s3cr3t-team-key"
+    assert "s3cr3t-team-key" not in repr(server.requests[0].body)
+
+
+def test_unset_key_variable_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(RemoteError, match="NO_SUCH_KEY_VAR, which is not set — export NO_SUCH_KEY_VAR="):
+        list(stream("http://127.0.0.1:9", FORMATS["openai"], REQUEST, key_env="NO_SUCH_KEY_VAR"))
+
+
+@pytest.mark.parametrize("status,message", [
+    (403, r"forbids this key \(403\)"), (404, r"no /v1/completions or no model 'starcoder2-3b' \(404\)"),
+    (429, r"busy \(429"), (503, r"the server failed \(503\)")])
+def test_http_errors_are_one_line(status, message):
+    with ScriptedServer(ServerScript(status=status)) as server:
+        with pytest.raises(RemoteError, match=message) as info:
+            list(stream(server.url, FORMATS["openai"], REQUEST))
+    assert "\n" not in str(info.value)
+
+
+def test_server_down_is_one_clear_error():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RemoteError, match=rf"cannot reach the server at http://127.0.0.1:{port} .* is it running"):
+        list(stream(f"http://127.0.0.1:{port}", FORMATS["openai"], REQUEST))
+
+
+def test_cancel_closes_the_stream_and_the_server_sees_it_within_100ms():
+    cancelled = threading.Event()
+    script = ServerScript(chunks=["tok "] * 400, delay_s=0.01)  # a 4-second generation
+    with ScriptedServer(script) as server:
+        received = []
+        for chunk in stream(server.url, FORMATS["openai"], REQUEST, cancel=cancelled.is_set):
+            received.append(chunk)
+            if len(received) == 5:
+                cancelled_at = time.monotonic()
+                cancelled.set()
+        assert server.disconnected.wait(2.0), "the server never saw the disconnect"
+        # The server notices on its next write (every 10 ms here).
+        assert server.disconnected_at - cancelled_at < 0.1
+    assert 5 <= len(received) < 400
