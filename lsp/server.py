@@ -11,7 +11,8 @@ Custom protocol (besides LSP 3.18):
 Transport and decoding are ours (`lsp.transport`, `lsp.framing`, `lsp.protocol`): every request is answered,
 bad traffic is one popup then log lines, `exit` without `shutdown` exits 1, one TCP client at a time.
 - commands: `starassist.accept` (telemetry: the client accepted a suggestion), `starassist.explain`,
-  `starassist.modify` (see `lsp.commands_exec`).
+  `starassist.modify`, `starassist.chat`; notification `starassist/text` (server -> client) streams their
+  answers (see `lsp.commands_exec`).
 """
 
 from __future__ import annotations

@@ -24,3 +24,11 @@ def embedded_backend(embedded_path: Path):
     backend = LlamaCppBackend(embedded_path, ModelSettings(context_length=4096), name="embedded")
     yield backend
     backend.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ANN201 - pytest hook
+    """Each phase's report on the item (`item.rep_call`), for fixtures that keep artifacts of failed tests."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

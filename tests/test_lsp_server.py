@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsp_fixtures import (
@@ -251,6 +252,42 @@ async def test_explain_and_modify_commands(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="not an open document"):
             await session.client.workspace_execute_command_async(types.ExecuteCommandParams(
                 command="starassist.explain", arguments=[{"uri": "file:///nope.py", "range": selection}]))
+    finally:
+        await stop_session(session)
+
+
+async def test_chat_streams_and_modify_proposes(tmp_path: Path) -> None:
+    """`starassist.chat` streams `starassist/text` pieces that add up to the answer and takes the client's history
+    and a range as context; `starassist.modify` with "apply": false proposes without `workspace/applyEdit`."""
+    session = await start_session(server_command(), isolated_env(tmp_path))
+    pieces: list[tuple[str, str]] = []
+    session.client.feature("starassist/text")(lambda ls, params: pieces.append((params.token, params.text)))
+    try:
+        await session.initialize("neovim@v0.11.0", {"starassist": FAST})
+        uri = session.open("geometry.py", SOURCE)
+        selection = {"start": {"line": 3, "character": 0}, "end": {"line": 5, "character": 33}}
+
+        def execute(command: str, arg: dict) -> Any:
+            return session.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command=command, arguments=[arg]))
+
+        first = await execute("starassist.chat", {"message": "What does circle_area return?",
+                                                  "context": {"uri": uri, "range": selection}, "token": "c1"})
+        streamed = "".join(text for token, text in pieces if token == "c1")
+        assert first["text"].strip() and streamed.strip() == first["text"]
+        assert "geometry.py (lines 4-6)" in first["message"] and "def circle_area(radius):" in first["message"]
+        history = [{"role": "user", "content": first["message"]}, {"role": "assistant", "content": first["text"]}]
+        second = await execute("starassist.chat", {"message": "And for radius 2?", "history": history})
+        assert second["text"].strip() and second["message"] == "And for radius 2?"
+        assert len(pieces) > 1 and {token for token, _ in pieces} == {"c1"}  # no token, no stream
+        with pytest.raises(Exception, match="history is a list"):
+            await execute("starassist.chat", {"message": "hi", "history": [{"role": "system", "content": "x"}]})
+
+        proposal = await execute("starassist.modify", {"uri": uri, "range": selection, "apply": False,
+                                                       "instruction": "add a type hint for radius"})
+        assert proposal["applied"] is False and proposal["newText"].strip()
+        assert proposal["range"] == selection
+        assert session.applied_edits == []
     finally:
         await stop_session(session)
 
