@@ -64,7 +64,7 @@ def build_vsix(out: Path, broken: bool = False) -> Path:
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ext, check=True, capture_output=True)
     if broken:
         copy = out / "vscode-broken"
-        shutil.copytree(ext, copy, ignore=shutil.ignore_patterns("out", "*.vsix"), copy_function=_link_or_copy,
+        shutil.copytree(ext, copy, ignore=lambda d, names: [n for n in names if n.endswith(".vsix") or (n == "out" and d == str(ext))], copy_function=_link_or_copy,
                         symlinks=True)
         client = copy / "src" / "client.ts"
         source = client.read_text(encoding="utf-8")
@@ -178,12 +178,13 @@ class Workbench:
         self.tap = tap
 
     def open_file(self, name: str, text: str) -> None:
-        """Write `name` into the workspace, open it (Quick Open) and put the cursor at its end."""
+        """Write `name` into the workspace, open it from the explorer and put the cursor at its end."""
         page = self.page
         (self.server.folder / name).write_text(text, encoding="utf-8")
-        self.quick_input("Control+P").fill(name)
-        page.wait_for_selector(f".quick-input-list .monaco-list-row[aria-label*='{name}']", timeout=10_000)
-        page.keyboard.press("Enter")
+        # The explorer, not Quick Open: its file index may not have seen a file written a moment ago.
+        row = page.locator(".explorer-folders-view .monaco-list-row", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+        row.first.wait_for(timeout=20_000)
+        row.first.dblclick()
         page.wait_for_selector(f".tab.active[aria-label*='{name}']", timeout=10_000)
         self.focus_editor()
         page.keyboard.press("Control+End")
@@ -243,7 +244,7 @@ class Workbench:
         text = self.notification(r"requests, \d+ model calls").inner_text()
         found = re.search(r"(\d+) requests, (\d+) model calls, (\d+) cache hits", text)
         assert found, text
-        out = dict(zip(("requests", "model_calls", "cache_hits"), map(int, found.groups())))
+        out = dict(zip(("requests", "model_calls", "cache_hits"), map(int, found.groups()), strict=True))
         limit = re.search(r"max_tokens (\d+)", text)
         if limit:
             out["max_tokens"] = int(limit.group(1))

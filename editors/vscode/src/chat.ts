@@ -5,7 +5,7 @@
 import * as vscode from 'vscode';
 import { Commands, PARTICIPANT_ID } from './constants';
 import type { StarassistClient } from './client';
-import { proposeAndPreview } from './proposal';
+import { NO_PROPOSAL, previewAndApply, propose } from './proposal';
 
 interface Turn {
   role: 'user' | 'assistant';
@@ -87,7 +87,9 @@ async function answer(
       return {};
     }
     stream.progress('starassist is writing the change…');
-    const outcome = await proposeAndPreview(client, code!.document, code!.range, instruction, token);
+    const version = code!.document.version;
+    const newText = await propose(client, code!.document, code!.range, instruction, token);
+    const outcome = newText === undefined ? NO_PROPOSAL : await previewAndApply(code!.document, code!.range, version, newText);
     stream.markdown(outcome.message);
     return { metadata: { command: 'modify', applied: outcome.applied } };
   }

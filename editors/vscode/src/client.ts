@@ -14,7 +14,7 @@ import {
 import { findExecutable } from './executable';
 import { CLIENT_ID, CLIENT_NAME, CLIENT_SETTINGS, CONFIG_SECTION, Commands, Methods, SERVER_SECTIONS } from './constants';
 import { statusText, statusSummary, TimingsParams, tooltipText, unwrapTimings } from './timings';
-import { proposeAndPreview } from './proposal';
+import { NO_PROPOSAL, previewAndApply, propose } from './proposal';
 import { remainder, Shown } from './typeThrough';
 
 type ServerSettings = Record<string, unknown>;
@@ -169,14 +169,15 @@ export class StarassistClient implements vscode.Disposable {
   }
 
   /** Explain the selection: the server answers with text, shown in a Markdown document beside the code. */
-  async explain(): Promise<void> {
+  async explain(): Promise<unknown> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showInformationMessage('[starassist] open a file and select code to explain');
-      return;
+      return undefined;
     }
     const result = await this.sendCommand(Commands.explain, selectionArgument(editor));
     await this.showExplanation(result);
+    return result;
   }
 
   /** Modify the selection following an instruction: the server proposes, a diff shows it, the user decides. */
@@ -191,10 +192,12 @@ export class StarassistClient implements vscode.Disposable {
       return;
     }
     const range = selectedRange(editor);
-    const outcome = await vscode.window.withProgress(
+    const version = editor.document.version;
+    const newText = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'starassist: modify', cancellable: true },
-      (_progress, token) => proposeAndPreview(this, editor.document, range, instruction, token),
+      (_progress, token) => propose(this, editor.document, range, instruction, token),
     );
+    const outcome = newText === undefined ? NO_PROPOSAL : await previewAndApply(editor.document, range, version, newText);
     if (!outcome.applied) {
       vscode.window.setStatusBarMessage(`starassist: ${outcome.message}`, 5000);
     }

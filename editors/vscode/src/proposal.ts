@@ -13,7 +13,7 @@ class ProposalDocuments implements vscode.TextDocumentContentProvider {
 
   add(original: vscode.Uri, text: string): vscode.Uri {
     const name = path.posix.basename(original.path) || 'untitled';
-    const uri = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${this.next++}/${name}` });
+    const uri = vscode.Uri.parse(`${PROPOSAL_SCHEME}:/${this.next++}/${encodeURIComponent(name)}`);
     this.texts.set(uri.toString(), text);
     return uri;
   }
@@ -43,14 +43,14 @@ export interface Outcome {
   message: string;
 }
 
-export async function proposeAndPreview(
+/** The server's proposal for `range` (nothing is applied), or undefined when it has none. */
+export async function propose(
   client: StarassistClient,
   document: vscode.TextDocument,
   range: vscode.Range,
   instruction: string,
   token?: vscode.CancellationToken,
-): Promise<Outcome> {
-  const version = document.version;
+): Promise<string | undefined> {
   const args = {
     uri: document.uri.toString(),
     range: {
@@ -61,13 +61,13 @@ export async function proposeAndPreview(
     apply: false,
   };
   const result = (await client.request(Commands.modify, args, token)) as { newText?: string } | undefined;
-  if (typeof result?.newText !== 'string') {
-    return { applied: false, message: 'starassist proposed no change (see starassist: Show Log).' };
-  }
-  return previewAndApply(document, range, version, result.newText);
+  return typeof result?.newText === 'string' ? result.newText : undefined;
 }
 
-async function previewAndApply(
+export const NO_PROPOSAL: Outcome = { applied: false, message: 'starassist proposed no change (see starassist: Show Log).' };
+
+/** Show the proposal as a diff and apply it — one undoable edit — only if the user accepts. */
+export async function previewAndApply(
   document: vscode.TextDocument,
   range: vscode.Range,
   version: number,
@@ -78,8 +78,7 @@ async function previewAndApply(
   const title = `starassist: proposed change ↔ ${path.posix.basename(document.uri.path)}`;
   await vscode.commands.executeCommand('vscode.diff', document.uri, right, title, { preview: true });
   const choice = await vscode.window.showInformationMessage('starassist: apply the proposed change?', 'Accept', 'Reject');
-  await closeDiff(right);
-  proposals.remove(right);
+  void closeDiff(right).finally(() => proposals.remove(right));
   if (choice !== 'Accept') {
     return { applied: false, message: 'Change rejected; the file is as it was.' };
   }
@@ -92,7 +91,7 @@ async function previewAndApply(
   // One WorkspaceEdit is one undo step.
   const applied = await vscode.workspace.applyEdit(edit, { isRefactoring: false });
   if (applied) {
-    await vscode.window.showTextDocument(document, { selection: range.with({ end: document.positionAt(document.offsetAt(range.start) + newText.length) }) });
+    await vscode.window.showTextDocument(document);
   }
   return applied
     ? { applied: true, message: 'Change applied (one undo step reverts it).' }
