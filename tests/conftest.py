@@ -65,3 +65,11 @@ def llama_server_fixture():
     server = LlamaCppServer(str(fixture_gguf("starcoder", "Q8_0")), n_ctx=512, alias="tiny-starcoder").wait_ready()
     yield server
     server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ANN201 - pytest hook
+    """Each phase's report on the item (`item.rep_call`), for fixtures that keep artifacts of failed tests."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

@@ -143,13 +143,21 @@ async function main() {
   assert.deepEqual(registry.opened.map((d) => d.language), ['markdown'], 'the explanation opens as a Markdown document');
   assert.equal(registry.opened[0].content, explanation);
 
+  // Modify previews the proposal as a diff; Reject leaves the file alone, Accept applies it as one edit.
   registry.inputBoxAnswer = 'add a type hint for radius';
   const before = doc.getText();
-  const modified = await withTimeout(vscode.commands.executeCommand('starassist.modify'), 120000, 'modify');
-  summary.modified = modified;
-  assert.equal(modified.applied, true, `modify applied: ${JSON.stringify(modified)}`);
-  assert.equal(registry.appliedEdits.length, 1, 'the server applied one edit through workspace/applyEdit');
-  assert.ok(doc.getText().includes(modified.newText), 'the document contains the new text');
+  registry.messageChoice = 'Reject';
+  await withTimeout(vscode.commands.executeCommand('starassist.modify'), 120000, 'modify (rejected)');
+  assert.equal(registry.diffs.length, 1, 'the proposal is shown as a diff');
+  assert.equal(doc.getText(), before, 'a rejected proposal changes nothing');
+  assert.equal(registry.appliedEdits.length, 0, 'nothing applied before acceptance (the server only proposes)');
+  registry.messageChoice = 'Accept';
+  await withTimeout(vscode.commands.executeCommand('starassist.modify'), 120000, 'modify (accepted)');
+  assert.equal(registry.diffs.length, 2);
+  const proposed = registry.diffs[1].right;
+  summary.modified = proposed;
+  assert.equal(registry.appliedEdits.length, 1, 'the accepted proposal is one edit');
+  assert.equal(doc.getText(), proposed, 'the document is what the diff showed');
   assert.ok(doc.getText().endsWith(before.slice(before.indexOf('\n\n\ndef square_area'))), 'text after the selection unchanged');
   summary.errorMessages = registry.messages.filter((m) => m.kind === 'error');
   assert.deepEqual(summary.errorMessages, [], 'no error messages shown');

@@ -228,6 +228,9 @@ const registry = {
   inputBoxAnswer: undefined,
   opened: [], // documents opened by the extension (e.g. an explanation)
   appliedEdits: [],
+  diffs: [], // vscode.diff calls: [left, right, title]
+  messageChoice: undefined,
+  contentProviders: new Map(),
 };
 
 const events = {
@@ -304,9 +307,10 @@ function statusBarItem() {
   return item;
 }
 
-const message = (kind) => (text) => {
-  registry.messages.push({ kind, text: String(text) });
-  return Promise.resolve(undefined);
+// A message with buttons answers with `registry.messageChoice` (the button a test "clicks").
+const message = (kind) => (text, ...items) => {
+  registry.messages.push({ kind, text: String(text), items });
+  return Promise.resolve(items.length ? registry.messageChoice : undefined);
 };
 
 function register(list) {
@@ -379,6 +383,10 @@ const api = {
       }
       return Promise.resolve(true);
     },
+    registerTextDocumentContentProvider(scheme, provider) {
+      registry.contentProviders.set(scheme, provider);
+      return new Disposable(() => registry.contentProviders.delete(scheme));
+    },
     openTextDocument(opts) {
       const doc = new TextDocument('/untitled', opts?.language ?? 'plaintext', opts?.content ?? '');
       registry.opened.push({ language: doc.languageId, content: doc.getText() });
@@ -388,7 +396,11 @@ const api = {
   window: {
     activeTextEditor: undefined,
     visibleTextEditors: [],
-    tabGroups: { all: [], onDidChangeTabs: inert, onDidChangeTabGroups: inert },
+    tabGroups: { all: [], onDidChangeTabs: inert, onDidChangeTabGroups: inert, close: () => Promise.resolve(true) },
+    setStatusBarMessage: (text) => {
+      registry.messages.push({ kind: 'status', text: String(text) });
+      return new Disposable(() => {});
+    },
     onDidChangeActiveTextEditor: events.changeActiveEditor.event,
     onDidChangeVisibleTextEditors: events.changeVisibleEditors.event,
     createOutputChannel: outputChannel,
@@ -413,6 +425,12 @@ const api = {
       return new Disposable(() => registry.commands.delete(name));
     },
     executeCommand(name, ...args) {
+      if (name === 'vscode.diff') {
+        const [left, right, title] = args;
+        const provider = registry.contentProviders.get(right.scheme);
+        registry.diffs.push({ left: left.toString(), right: provider?.provideTextDocumentContent(right) ?? null, title });
+        return Promise.resolve(undefined);
+      }
       const fn = registry.commands.get(name);
       if (!fn) return Promise.reject(new Error(`command '${name}' not found`));
       return Promise.resolve(fn(...args));

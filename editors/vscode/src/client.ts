@@ -1,6 +1,7 @@
 // The language client: runs `starassist lsp`, keeps its settings in sync, shows timings, runs commands.
 
 import * as vscode from 'vscode';
+import { inlineEnabled } from './inlineToggle';
 import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
@@ -12,7 +13,9 @@ import {
 } from 'vscode-languageclient/node';
 import { findExecutable } from './executable';
 import { CLIENT_ID, CLIENT_NAME, CLIENT_SETTINGS, CONFIG_SECTION, Commands, Methods, SERVER_SECTIONS } from './constants';
-import { statusText, tooltipText, unwrapTimings } from './timings';
+import { statusText, statusSummary, TimingsParams, tooltipText, unwrapTimings } from './timings';
+import { NO_PROPOSAL, previewAndApply, propose } from './proposal';
+import { remainder, Shown } from './typeThrough';
 
 type ServerSettings = Record<string, unknown>;
 
@@ -30,9 +33,13 @@ export function serverSettings(): ServerSettings {
 }
 
 /** Arguments of the explain/modify commands: the document and the selected range (LSP positions). */
-function selectionArgument(editor: vscode.TextEditor): { uri: string; range: object } {
+function selectedRange(editor: vscode.TextEditor): vscode.Range {
   const sel = editor.selection;
-  const range = sel.isEmpty ? editor.document.lineAt(sel.active.line).range : sel;
+  return sel.isEmpty ? editor.document.lineAt(sel.active.line).range : new vscode.Range(sel.start, sel.end);
+}
+
+function selectionArgument(editor: vscode.TextEditor): { uri: string; range: object } {
+  const range = selectedRange(editor);
   return {
     uri: editor.document.uri.toString(),
     range: {
@@ -52,12 +59,9 @@ function resultText(result: unknown): string | undefined {
   return undefined;
 }
 
-/** The server applies a modification itself (workspace/applyEdit) and answers {applied, newText, reason?}. */
-function reportModify(result: unknown): void {
-  const r = result as { applied?: boolean; reason?: string } | undefined;
-  if (r && r.applied === false) {
-    void vscode.window.showWarningMessage(`[starassist] the change was not applied${r.reason ? `: ${r.reason}` : ''}`);
-  }
+async function askInstruction(): Promise<string | undefined> {
+  const instruction = await vscode.window.showInputBox({ prompt: 'starassist: how should the selection change?' });
+  return instruction?.trim() || undefined;
 }
 
 export class StarassistClient implements vscode.Disposable {
@@ -67,6 +71,12 @@ export class StarassistClient implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   // Handlers and fallback registrations of one server run (they depend on its capabilities); disposed on stop.
   private perRun: vscode.Disposable[] = [];
+  // Streamed answers: request token -> where its `starassist/text` pieces go.
+  private readonly streams = new Map<string, (text: string) => void>();
+  private nextToken = 1;
+  private lastTimings: TimingsParams | undefined;
+  // The suggestion last shown, kept while the user types through it.
+  private shown: (Shown & { command?: vscode.Command }) | undefined;
 
   constructor() {
     this.log = vscode.window.createOutputChannel(CLIENT_NAME, { log: true });
@@ -99,12 +109,20 @@ export class StarassistClient implements vscode.Disposable {
       middleware: {
         // The server's commands become VS Code commands; from the palette they arrive without arguments.
         executeCommand: (cmd, cmdArgs, next) => this.executeCommand(cmd, cmdArgs, next),
+        provideInlineCompletionItems: async (doc, pos, ctx, token, next) => {
+          if (!inlineEnabled(doc)) return null;
+          const kept = this.typedThrough(doc, pos, ctx);
+          return kept ?? this.remember(doc, pos, await next(doc, pos, ctx, token));
+        },
       },
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, clientOptions);
     this.client = client;
     this.perRun.push(
       client.onNotification(Methods.timings, (params: unknown) => this.showTimings(params)),
+      client.onNotification(Methods.text, (params: { token?: unknown; text?: unknown }) => {
+        if (typeof params?.text === 'string') this.streams.get(String(params.token))?.(params.text);
+      }),
       client.onDidChangeState((e) => this.showState(e.newState)),
     );
     try {
@@ -151,28 +169,80 @@ export class StarassistClient implements vscode.Disposable {
   }
 
   /** Explain the selection: the server answers with text, shown in a Markdown document beside the code. */
-  async explain(): Promise<void> {
+  async explain(): Promise<unknown> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showInformationMessage('[starassist] open a file and select code to explain');
-      return;
+      return undefined;
     }
-    const result = await this.sendCommand(Commands.explain, [selectionArgument(editor)]);
+    const result = await this.sendCommand(Commands.explain, selectionArgument(editor));
     await this.showExplanation(result);
+    return result;
   }
 
-  /** Modify the selection following an instruction; the server applies the edit with workspace/applyEdit. */
+  /** Modify the selection following an instruction: the server proposes, a diff shows it, the user decides. */
   async modify(): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) {
       void vscode.window.showInformationMessage('[starassist] open a file and select code to modify');
       return;
     }
-    const instruction = await vscode.window.showInputBox({ prompt: 'starassist: how should the selection change?' });
+    const instruction = await askInstruction();
     if (!instruction) {
       return;
     }
-    reportModify(await this.sendCommand(Commands.modify, [{ ...selectionArgument(editor), instruction }]));
+    const range = selectedRange(editor);
+    const version = editor.document.version;
+    const newText = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'starassist: modify', cancellable: true },
+      (_progress, token) => propose(this, editor.document, range, instruction, token),
+    );
+    const outcome = newText === undefined ? NO_PROPOSAL : await previewAndApply(editor.document, range, version, newText);
+    if (!outcome.applied) {
+      vscode.window.setStatusBarMessage(`starassist: ${outcome.message}`, 5000);
+    }
+  }
+
+  /** The server's counters and effective settings: a one-line summary, the whole status in the log. */
+  async showStatus(): Promise<void> {
+    const status = await this.request(Methods.status, undefined);
+    if (status === undefined) {
+      return;
+    }
+    this.log.info(`status: ${JSON.stringify(status)}`);
+    void vscode.window.showInformationMessage(statusSummary(status as Record<string, unknown>, this.lastTimings));
+  }
+
+  /** A server command (or, for `starassist/...` methods, a request), with its answer streamed to `onText`. */
+  async request(
+    method: string,
+    arg: unknown,
+    token?: vscode.CancellationToken,
+    onText?: (text: string) => void,
+  ): Promise<unknown> {
+    const client = this.client;
+    if (!client || client.state !== State.Running) {
+      void vscode.window.showWarningMessage('[starassist] the server is not running — run "starassist: Restart Server"');
+      return undefined;
+    }
+    const streamToken = onText ? `vscode-${this.nextToken++}` : undefined;
+    if (streamToken && onText) this.streams.set(streamToken, onText);
+    const withToken = streamToken && arg && typeof arg === 'object' ? { ...arg, token: streamToken } : arg;
+    try {
+      if (method.includes('/')) {
+        return await client.sendRequest(method, withToken, token);
+      }
+      return await client.sendRequest(ExecuteCommandRequest.type, { command: method, arguments: [withToken] }, token);
+    } catch (err) {
+      if (!token?.isCancellationRequested) {
+        const message = String((err as { message?: unknown })?.message ?? err);
+        this.log.error(`${method} failed: ${message}`);
+        void vscode.window.showErrorMessage(`[starassist] ${method.split(/[./]/).pop()} failed: ${message}`);
+      }
+      return undefined;
+    } finally {
+      if (streamToken) this.streams.delete(streamToken);
+    }
   }
 
   dispose(): void {
@@ -182,23 +252,10 @@ export class StarassistClient implements vscode.Disposable {
     }
   }
 
-  private async sendCommand(command: string, args: unknown[]): Promise<unknown> {
-    if (!this.client || this.client.state !== State.Running) {
-      void vscode.window.showWarningMessage('[starassist] the server is not running — run "starassist: Restart Server"');
-      return undefined;
-    }
+  private async sendCommand(command: string, arg: unknown): Promise<unknown> {
     return vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `starassist: ${command.split('.').pop()}`, cancellable: true },
-      (_progress, token) =>
-        this.client!.sendRequest(ExecuteCommandRequest.type, { command, arguments: args }, token).then(
-          (r) => r,
-          (err) => {
-            if (!token.isCancellationRequested) {
-              void vscode.window.showErrorMessage(`[starassist] ${command} failed: ${String(err?.message ?? err)}`);
-            }
-            return undefined;
-          },
-        ),
+      (_progress, token) => this.request(command, arg, token),
     );
   }
 
@@ -213,17 +270,9 @@ export class StarassistClient implements vscode.Disposable {
       return next(command, args);
     }
     if (command === Commands.modify) {
-      const instruction = await vscode.window.showInputBox({ prompt: 'starassist: how should the selection change?' });
-      if (!instruction) {
-        return undefined;
-      }
-      const result = await next(command, [{ ...selectionArgument(editor), instruction }]);
-      reportModify(result);
-      return result;
+      return this.modify();
     }
-    const result = await next(command, [selectionArgument(editor)]);
-    await this.showExplanation(result);
-    return result;
+    return this.explain();
   }
 
   private async showExplanation(result: unknown): Promise<void> {
@@ -259,12 +308,49 @@ export class StarassistClient implements vscode.Disposable {
     }
   }
 
+  /** The rest of the suggestion being typed through, answered here without a request to the server. */
+  private typedThrough(
+    doc: vscode.TextDocument,
+    pos: vscode.Position,
+    ctx: vscode.InlineCompletionContext,
+  ): vscode.InlineCompletionItem[] | undefined {
+    const shown = this.shown;
+    if (!shown || ctx.triggerKind !== vscode.InlineCompletionTriggerKind.Automatic || ctx.selectedCompletionInfo) {
+      return undefined;
+    }
+    const rest = remainder(shown, doc.uri.toString(), pos.line, pos.character, doc.lineAt(pos.line).text);
+    if (rest === undefined) {
+      this.shown = undefined;
+      return undefined;
+    }
+    return [new vscode.InlineCompletionItem(rest, new vscode.Range(pos, pos), shown.command)];
+  }
+
+  /** Keep the first suggestion of an answer when it inserts plain text at the cursor. */
+  private remember(
+    doc: vscode.TextDocument,
+    pos: vscode.Position,
+    result: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined,
+  ): vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined {
+    const first = Array.isArray(result) ? result[0] : result?.items[0];
+    const range = first?.range;
+    const atCursor = !range || (range.isEmpty && range.start.isEqual(pos));
+    this.shown =
+      first && typeof first.insertText === 'string' && first.insertText && atCursor
+        ? { uri: doc.uri.toString(), line: pos.line, character: pos.character, text: first.insertText, command: first.command }
+        : undefined;
+    return result;
+  }
+
   private async provideInline(
     document: vscode.TextDocument,
     position: vscode.Position,
     context: vscode.InlineCompletionContext,
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[]> {
+    if (!inlineEnabled(document)) return [];
+    const kept = this.typedThrough(document, position, context);
+    if (kept) return kept;
     const client = this.client;
     if (!client) {
       return [];
@@ -283,12 +369,14 @@ export class StarassistClient implements vscode.Disposable {
     };
     const result = await client.sendRequest(InlineCompletionRequest.type, params as never, token);
     const items = Array.isArray(result) ? result : (result?.items ?? []);
-    return items.map((item) => {
+    const converted = items.map((item) => {
       const text = typeof item.insertText === 'string' ? item.insertText : new vscode.SnippetString(item.insertText.value);
       const range = item.range ? client.protocol2CodeConverter.asRange(item.range) : undefined;
       const command = item.command ? client.protocol2CodeConverter.asCommand(item.command) : undefined;
       return new vscode.InlineCompletionItem(text, range, command);
     });
+    this.remember(document, position, converted);
+    return converted;
   }
 
   private onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
@@ -308,6 +396,7 @@ export class StarassistClient implements vscode.Disposable {
 
   private showTimings(params: unknown): void {
     const timings = unwrapTimings(params);
+    this.lastTimings = timings;
     this.status.text = `$(sparkle) ${statusText(timings)}`;
     this.status.tooltip = tooltipText(timings);
   }

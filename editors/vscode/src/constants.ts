@@ -15,11 +15,22 @@ export const Commands = {
   modify: 'starassist.modify',
   restartServer: 'starassist.restartServer',
   showLog: 'starassist.showLog',
+  toggleInline: 'starassist.toggleInline',
+  toggleInlineForLanguage: 'starassist.toggleInlineForLanguage',
+  openChat: 'starassist.openChat',
+  showStatus: 'starassist.showStatus',
+  chat: 'starassist.chat',
 } as const;
+
+// The chat participant (package.json `chatParticipants`) and its slash commands.
+export const PARTICIPANT_ID = 'starassist.assistant';
+export const PROPOSAL_SCHEME = 'starassist-proposal';
 
 export const Methods = {
   inlineCompletion: 'textDocument/inlineCompletion',
   executeCommand: 'workspace/executeCommand',
   didChangeConfiguration: 'workspace/didChangeConfiguration',
   timings: 'starassist/timings',
+  status: 'starassist/status',
+  text: 'starassist/text', // streamed pieces of an explain/chat answer: {token, text}
 } as const;

@@ -84,3 +84,29 @@ export function tooltipText(t: TimingsParams): string {
   }
   return lines.join('\n');
 }
+
+/** One line for "starassist: Show Status": model, counters, the completion limit and the last completion. */
+export function statusSummary(status: Record<string, unknown>, last?: TimingsParams): string {
+  const parts: string[] = [];
+  if (typeof status.error === 'string' && status.error) {
+    parts.push(`error: ${status.error}`);
+  } else {
+    parts.push(status.ready === true ? `model ${String(status.model ?? '?')}` : 'loading the model');
+  }
+  parts.push(`${num(status.requests) ?? 0} requests, ${num(status.model_calls) ?? 0} model calls, ${num(status.cache_hits) ?? 0} cache hits`);
+  const completion = (status.settings as { completion?: { max_tokens?: unknown } } | undefined)?.completion;
+  const maxTokens = num(completion?.max_tokens);
+  if (maxTokens !== undefined) {
+    parts.push(`max_tokens ${maxTokens}`);
+  }
+  if (last) {
+    const generated = num(last.generated_tokens);
+    const total = totalMs(last);
+    if (last.cached === true) {
+      parts.push('last completion: cached');
+    } else if (generated !== undefined || total !== undefined) {
+      parts.push(`last completion: ${generated ?? '?'} tokens in ${total === undefined ? '?' : Math.round(total)} ms`);
+    }
+  }
+  return `starassist: ${parts.join(' · ')}`;
+}
