@@ -106,6 +106,13 @@ def test_timings_formatter(extension_built: Path) -> None:
     assert "timings ok" in done.stdout
 
 
+def test_chat_input_parsing(extension_built: Path) -> None:
+    """The chat panel's slash commands, `#file` / `#selection`, and the function-at-cursor guess."""
+    done = run([NODE, str(NODE_TESTS / "chat_input.test.mjs")], REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "chat input ok" in done.stdout
+
+
 @pytest.mark.slow
 def test_node_protocol_session(extension_built: Path, tmp_path: Path) -> None:
     """initialize, didOpen, incremental didChange, inlineCompletion, $/cancelRequest, shutdown, exit."""
