@@ -268,7 +268,8 @@ export class ChatPanel implements vscode.Disposable {
     const name = path.posix.basename(document.uri.path) || 'untitled';
     // A selection that ends at the start of a line does not include that line.
     const last = range.end.character === 0 && range.end.line > range.start.line ? range.end.line - 1 : range.end.line;
-    return { editor, range, version: document.version, label: contextLabel(name, range.start.line, last) };
+    const label = input.scope === 'file' ? `${name} (whole file)` : contextLabel(name, range.start.line, last);
+    return { editor, range, version: document.version, label };
   }
 }
 
