@@ -298,9 +298,14 @@ def test_chat_panel_streams_answers_with_the_selection_as_context(bench: Workben
     chat.locator(".msg").first.wait_for(state="detached", timeout=10_000)
     first_group(bench)
     bench.focus_editor()  # the click drops the selection
-    third = ask_in_panel(bench, chat, "What is a stack?")
+    third = ask_in_panel(bench, chat, "What is a <b>stack</b>?")
     args = third["params"]["arguments"][0]
     assert args["history"] == [] and "context" not in args
+    # Text is shown as text, never parsed as HTML, and the page runs under a strict policy.
+    assert chat.locator(".msg.user .body").last.inner_text() == "What is a <b>stack</b>?"
+    assert chat.locator(".msg b, .msg script, .msg img").count() == 0
+    policy = chat.locator("meta[http-equiv='Content-Security-Policy']").get_attribute("content")
+    assert "default-src 'none'" in policy and re.search(r"script-src 'nonce-[^']+';", policy), policy
 
 
 def test_chat_panel_explain_takes_the_function_at_the_cursor(bench: Workbench) -> None:
