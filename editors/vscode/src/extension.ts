@@ -5,6 +5,7 @@ import { registerChatParticipant } from './chat';
 import { ChatPanel } from './chatPanel';
 import { StarassistClient } from './client';
 import { Commands } from './constants';
+import { registerLanguageModel } from './languageModel';
 import { toggleInline } from './inlineToggle';
 import { registerProposals } from './proposal';
 
@@ -27,6 +28,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   if (typeof vscode.chat?.createChatParticipant === 'function') {
     context.subscriptions.push(registerChatParticipant(client));
   }
+  // The local model as a VS Code language model, where the API exists (stable since VS Code 1.104).
+  const model = registerLanguageModel(client);
+  if (model) context.subscriptions.push(model);
   // starassist.explain / starassist.modify are registered by the language client when the server advertises
   // them (executeCommandProvider), else by StarassistClient itself.
   await client.start();
