@@ -107,10 +107,12 @@ def test_timings_formatter(extension_built: Path) -> None:
 
 
 def test_chat_input_parsing(extension_built: Path) -> None:
-    """The chat panel's slash commands, `#file` / `#selection`, and the function-at-cursor guess."""
+    """The chat panel's slash commands, `#file` / `#selection`, the function-at-cursor guess, and language-model
+    requests as `starassist.chat` arguments."""
     done = run([NODE, str(NODE_TESTS / "chat_input.test.mjs")], REPO, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "chat input ok" in done.stdout
+    assert "language model messages ok" in done.stdout
 
 
 @pytest.mark.slow

@@ -367,3 +367,14 @@ def test_chat_panel_modify_applies_only_on_accept_as_one_undo_step(bench: Workbe
     page.keyboard.press("Control+Z")  # one undo step takes the whole change back
     page.wait_for_timeout(300)
     assert bench.editor_text().rstrip() == original.rstrip()
+
+
+def test_local_model_is_offered_as_a_vscode_language_model(bench: Workbench) -> None:
+    """`vscode.lm.registerLanguageModelChatProvider` (stable in 1.139): VS Code lists the local model with the
+    context size the provider reports. (Its chat view's model picker still offers only a Copilot sign-in.)"""
+    bench.run_command("Chat: Manage Language Models")
+    row = bench.page.locator(".monaco-list-row, tr", has_text="starassist (local)").first
+    row.wait_for(timeout=20_000)
+    assert "4K" in row.inner_text()  # maxInputTokens from starassist.model.context_length (4096)
+    bench.page.keyboard.press("Escape")
+    row.wait_for(state="detached", timeout=10_000)

@@ -46,3 +46,22 @@ assert.deepEqual(c.blockAround(nested, 2), [1, 2]); // the innermost function
 assert.equal(c.contextLabel('a.py', 3, 7), 'a.py lines 4-8');
 assert.equal(c.contextLabel('a.py', 3, 3), 'a.py line 4');
 console.log('chat input ok');
+
+// Language-model requests from other extensions become starassist.chat arguments.
+const lm = require(path.join(here, '..', '..', 'editors', 'vscode', 'out', 'lmMessages.js'));
+const text = (value) => ({ value });
+const messages = [
+  { role: 1, content: [text('What is '), text('a stack?')] },
+  { role: 2, content: [text('A LIFO list.'), { data: new Uint8Array(1), mimeType: 'image/png' }] },
+  { role: 1, content: [text('And a queue?')] },
+];
+assert.deepEqual(lm.chatArguments(messages), {
+  message: 'And a queue?',
+  history: [
+    { role: 'user', content: 'What is a stack?' },
+    { role: 'assistant', content: 'A LIFO list.' },
+  ],
+});
+assert.equal(lm.messageText('plain'), 'plain');
+assert.deepEqual(lm.chatArguments([]), { message: '', history: [] });
+console.log('language model messages ok');

@@ -9,6 +9,7 @@
 import * as vscode from 'vscode';
 import { CONFIG_SECTION, Commands } from './constants';
 import type { StarassistClient } from './client';
+import { chatArguments, messageText, RequestMessage } from './lmMessages';
 
 export const LM_VENDOR = 'starassist';
 
@@ -21,11 +22,6 @@ interface ModelInfo {
   maxInputTokens: number;
   maxOutputTokens: number;
   capabilities: Record<string, never>;
-}
-
-interface RequestMessage {
-  role: number; // 1 user, 2 assistant
-  content: readonly unknown[];
 }
 
 interface Provider {
@@ -41,22 +37,6 @@ interface Provider {
 }
 
 type Register = (vendor: string, provider: Provider) => vscode.Disposable;
-
-/** The text of a message's parts (text parts only; this model takes no images or tool results). */
-export function messageText(message: string | RequestMessage): string {
-  if (typeof message === 'string') return message;
-  return message.content
-    .map((part) => (typeof (part as { value?: unknown })?.value === 'string' ? (part as { value: string }).value : ''))
-    .join('');
-}
-
-/** `starassist.chat` arguments for a conversation: the last user message asks, the rest is history. */
-export function chatArguments(messages: readonly RequestMessage[]): { message: string; history: { role: string; content: string }[] } {
-  const turns = messages.map((m) => ({ role: m.role === 2 ? 'assistant' : 'user', content: messageText(m) }));
-  let last = turns.length - 1;
-  while (last >= 0 && turns[last].role !== 'user') last--;
-  return { message: last >= 0 ? turns[last].content : '', history: turns.slice(0, Math.max(last, 0)) };
-}
 
 /** Register the provider where this VS Code has the API; undefined elsewhere. */
 export function registerLanguageModel(client: StarassistClient): vscode.Disposable | undefined {
