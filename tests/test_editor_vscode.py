@@ -176,6 +176,7 @@ def test_vsce_package(extension_built: Path, tmp_path: Path) -> None:
         names = set(z.namelist())
         manifest = json.loads(z.read("extension/package.json"))
     assert "extension/out/extension.js" in names
+    assert {"extension/webview/chat.js", "extension/webview/chat.css"} <= names  # the chat panel's page
     assert "extension/node_modules/vscode-languageclient/package.json" in names  # runtime dependency shipped
     assert not any(n.startswith("extension/src/") for n in names)
     assert manifest["name"] == "starassist" and manifest["publisher"] == "starassist"

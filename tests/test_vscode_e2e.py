@@ -327,6 +327,34 @@ def test_chat_panel_explain_takes_the_function_at_the_cursor(bench: Workbench) -
     assert chat.locator(".msg.user .context").last.inner_text() == "with shapes.py lines 8-9"
 
 
+def test_chat_panel_stop_cancels_the_answer(bench: Workbench) -> None:
+    set_setting(bench, "starassist.chat.max_tokens", 512)  # long enough to be stopped halfway
+    chat = open_chat_panel(bench)
+    chat.locator("#input").fill("Write a long story about a stack of plates.")
+    chat.locator("#input").press("Enter")
+    streaming = chat.locator(".msg.assistant[data-state=streaming] .body", has_text=re.compile(r"\S"))
+    streaming.first.wait_for(timeout=180_000)  # the first pieces are in
+    chat.locator("#stop").click()
+    chat.locator(".msg.note[data-state=done]", has_text="Stopped.").wait_for(timeout=30_000)
+    asked = [r for r in bench.tap.requests("workspace/executeCommand") if r["params"]["command"] == "starassist.chat"][-1]
+    cancels = [n for n in bench.tap.notifications("$/cancelRequest") if n["params"]["id"] == asked["id"]]
+    assert cancels, "Stop sent no $/cancelRequest"
+    # The server stopped generating too: its worker is free again long before 512 tokens.
+    replies: list[dict[str, typing.Any]] = []
+    for _ in range(50):
+        replies = [m for m in bench.tap.received() if m.get("id") == asked["id"] and "method" not in m]
+        if replies:
+            break
+        bench.page.wait_for_timeout(200)
+    assert replies, "the server did not answer the cancelled request"
+    reply = replies[0]
+    assert reply.get("error", {}).get("code") == -32800, reply  # RequestCancelled
+    token = asked["params"]["arguments"][0]["token"]
+    pieces = [n for n in bench.tap.notifications("starassist/text") if n["params"]["token"] == token]
+    assert 0 < len(pieces) < 512
+    assert chat.locator("#stop").is_hidden()
+
+
 def test_chat_panel_modify_applies_only_on_accept_as_one_undo_step(bench: Workbench) -> None:
     set_setting(bench, "starassist.chat.max_tokens", 96)
     first_group(bench)

@@ -129,11 +129,13 @@ export class ChatPanel implements vscode.Disposable {
   }
 
   private append(entry: Entry, piece: string): void {
+    if (!this.entries.includes(entry)) return; // gone with /reset
     entry.text += piece;
     this.post({ type: 'append', id: entry.id, text: piece });
   }
 
   private finish(entry: Entry, text: string, role: Entry['role'] = entry.role): void {
+    if (!this.entries.includes(entry)) return; // gone with /reset
     Object.assign(entry, { text, role, done: true });
     this.post({ type: 'finish', entry });
   }
@@ -231,7 +233,7 @@ export class ChatPanel implements vscode.Disposable {
       return;
     }
     reply.text = 'Proposed change shown as a diff: Accept or Reject it.';
-    this.post({ type: 'finish', entry: { ...reply, done: false } });
+    if (this.entries.includes(reply)) this.post({ type: 'finish', entry: { ...reply, done: false } });
     const outcome = await previewAndApply(document, code.range, code.version, newText, code.editor.viewColumn);
     this.finish(reply, outcome.message);
   }

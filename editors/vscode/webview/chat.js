@@ -15,6 +15,7 @@
   /** Text with ``` fences: prose as pre-wrapped text, fenced code in <pre> (the fence lines are not shown). */
   function render(body, text) {
     body.replaceChildren();
+    if (!text) return;
     let block = [];
     let code = false;
     const flush = () => {
