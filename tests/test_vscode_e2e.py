@@ -325,6 +325,12 @@ def test_chat_panel_explain_takes_the_function_at_the_cursor(bench: Workbench) -
     assert isinstance(answer, str) and answer.strip()
     assert_streamed_and_shown(bench, chat, asked, answer)
     assert chat.locator(".msg.user .context").last.inner_text() == "with shapes.py lines 8-9"
+    # `#selection` with nothing selected says so instead of asking the model.
+    asked = len(bench.tap.requests("workspace/executeCommand"))
+    chat.locator("#input").fill("Why? #selection")
+    chat.locator("#input").press("Enter")
+    chat.locator(".msg.note", has_text="Nothing is selected").wait_for(timeout=10_000)
+    assert len(bench.tap.requests("workspace/executeCommand")) == asked
 
 
 def test_chat_panel_stop_cancels_the_answer(bench: Workbench) -> None:

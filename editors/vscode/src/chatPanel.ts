@@ -171,16 +171,13 @@ export class ChatPanel implements vscode.Disposable {
       this.add('note', input.command === 'modify' ? 'Say how the code should change, e.g. /modify add type hints.' : HELP);
       return;
     }
-    const code = await this.code(input);
-    if (typeof code === 'string') {
-      this.add('note', code);
-      return;
-    }
     const run = new vscode.CancellationTokenSource();
-    this.running = run;
+    this.running = run; // before any await: a second message meanwhile is told to wait
     this.post({ type: 'busy', busy: true });
     try {
-      if (input.command === 'explain') await this.explain(code!, run.token);
+      const code = await this.code(input);
+      if (typeof code === 'string') this.add('note', code);
+      else if (input.command === 'explain') await this.explain(code!, run.token);
       else if (input.command === 'modify') await this.modify(input.text, code!, run.token);
       else await this.ask(input.text, code, run.token);
     } finally {
