@@ -199,6 +199,11 @@ class StarassistProtocol(LanguageServerProtocol):
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
         answers_request = isinstance(callback, partial) and callback.func == self._send_handler_result
         future = self._request_futures.get(msg_id)
+        outer = callback.keywords.get("result_future") if isinstance(callback, partial) else None
+        if outer is not None and future is not None:
+            # A command runs as its own task under pygls's executeCommand; `$/cancelRequest` cancels only the
+            # request's outer future. Pass the cancel on, so a cancelled chat/explain stops its generation.
+            outer.add_done_callback(lambda f: future.cancel() if f.cancelled() else None)
         if not answers_request and future is not None:
             # pygls keeps notification futures forever (one per didChange): forget them when done.
             future.add_done_callback(lambda _f: self._request_futures.pop(msg_id, None))

@@ -210,8 +210,9 @@ class Workbench:
         """Open the quick input with `key` (from the editor, so no other widget takes the key) and return its box."""
         page = self.page
         box = page.locator(".quick-input-widget input:visible").first
-        for _ in range(3):
-            page.keyboard.press("Escape")
+        for attempt in range(3):
+            if attempt:  # not at first: Escape in the editor would drop its selection
+                page.keyboard.press("Escape")
             page.keyboard.press(key)
             try:
                 box.wait_for(timeout=5_000)
@@ -224,7 +225,14 @@ class Workbench:
     def run_command(self, title: str) -> None:
         """Run a command from the palette by its title."""
         page = self.page
-        self.quick_input("Control+Shift+P").fill(f">{title}")
+        for _ in range(2):
+            try:
+                self.quick_input("Control+Shift+P").fill(f">{title}", timeout=5_000)
+                break
+            except Exception:  # noqa: BLE001 - a webview took the focus back and closed the palette: again
+                page.wait_for_timeout(300)
+        else:
+            self.quick_input("Control+Shift+P").fill(f">{title}")
         page.locator(".quick-input-list .monaco-list-row", has_text=title).first.wait_for(timeout=10_000)
         page.keyboard.press("Enter")
 

@@ -106,6 +106,15 @@ def test_timings_formatter(extension_built: Path) -> None:
     assert "timings ok" in done.stdout
 
 
+def test_chat_input_parsing(extension_built: Path) -> None:
+    """The chat panel's slash commands, `#file` / `#selection`, the function-at-cursor guess, and language-model
+    requests as `starassist.chat` arguments."""
+    done = run([NODE, str(NODE_TESTS / "chat_input.test.mjs")], REPO, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "chat input ok" in done.stdout
+    assert "language model messages ok" in done.stdout
+
+
 @pytest.mark.slow
 def test_node_protocol_session(extension_built: Path, tmp_path: Path) -> None:
     """initialize, didOpen, incremental didChange, inlineCompletion, $/cancelRequest, shutdown, exit."""
@@ -167,6 +176,7 @@ def test_vsce_package(extension_built: Path, tmp_path: Path) -> None:
         names = set(z.namelist())
         manifest = json.loads(z.read("extension/package.json"))
     assert "extension/out/extension.js" in names
+    assert {"extension/webview/chat.js", "extension/webview/chat.css"} <= names  # the chat panel's page
     assert "extension/node_modules/vscode-languageclient/package.json" in names  # runtime dependency shipped
     assert not any(n.startswith("extension/src/") for n in names)
     assert manifest["name"] == "starassist" and manifest["publisher"] == "starassist"

@@ -110,6 +110,26 @@ async def test_cancel_request_stops_the_running_generation(tmp_path: Path) -> No
         await stop_session(session)
 
 
+async def test_cancel_request_stops_a_running_chat_command(tmp_path: Path) -> None:
+    """`$/cancelRequest` for `starassist.chat` (an editor's Stop button) stops the model, not just the answer."""
+    session = await start_session(slowed_server_command(100), isolated_env(tmp_path))
+    try:
+        await session.initialize("visual-studio-code", {"starassist": {"chat": {"max_tokens": 400}}})
+        await session.wait_for_status(lambda s: s.ready)
+        params = types.ExecuteCommandParams(command="starassist.chat",
+                                            arguments=[{"message": "Tell me a long story.", "token": "t1"}])
+        pending = asyncio.ensure_future(session.client.protocol.send_request_async(
+            types.WORKSPACE_EXECUTE_COMMAND, params, msg_id="chat-1"))
+        await session.wait_for_status(lambda s: (s.busy or "").startswith("chat"))
+        session.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="chat-1"))
+        with pytest.raises(JsonRpcException):
+            await asyncio.wait_for(pending, 10)
+        status = await session.wait_for_status(lambda s: s.busy is None, timeout=10)
+        assert status.worker.cancelled == 1
+    finally:
+        await stop_session(session)
+
+
 async def test_shutdown_is_answered_during_a_long_generation(tmp_path: Path) -> None:
     env = isolated_env(tmp_path)
     session = await start_session(slowed_server_command(300), env)

@@ -1,22 +1,15 @@
-// Activation wiring: one client, its commands, the chat participant. The client class does the work.
+// Activation wiring: one client, its commands, the chat panel and participant. The client class does the work.
 
 import * as vscode from 'vscode';
 import { registerChatParticipant } from './chat';
+import { ChatPanel } from './chatPanel';
 import { StarassistClient } from './client';
 import { Commands } from './constants';
+import { registerLanguageModel } from './languageModel';
 import { toggleInline } from './inlineToggle';
 import { registerProposals } from './proposal';
 
 let client: StarassistClient | undefined;
-
-/** Focus VS Code's chat view with `@starassist ` typed, ready for a question. */
-async function openChat(): Promise<void> {
-  try {
-    await vscode.commands.executeCommand('workbench.action.chat.open', { query: '@starassist ', isPartialQuery: true });
-  } catch {
-    void vscode.window.showWarningMessage('[starassist] this VS Code has no chat view; use Explain/Modify Selection');
-  }
-}
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   client = new StarassistClient();
@@ -26,14 +19,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(Commands.restartServer, () => client?.restart()),
     vscode.commands.registerCommand(Commands.showLog, () => client?.showLog()),
     vscode.commands.registerCommand(Commands.showStatus, () => client?.showStatus()),
-    vscode.commands.registerCommand(Commands.openChat, openChat),
+    // Our webview panel: it works without signing in to a vendor's chat (README, "Chat").
+    vscode.commands.registerCommand(Commands.openChat, () => client && ChatPanel.show(client, context.extensionUri)),
     vscode.commands.registerCommand(Commands.toggleInline, () => toggleInline(false)),
     vscode.commands.registerCommand(Commands.toggleInlineForLanguage, () => toggleInline(true)),
   );
-  // A VS Code without the chat API still gets completions and the commands.
+  // `@starassist` in VS Code's own chat view, where that view works (it needs a signed-in model in code-server).
   if (typeof vscode.chat?.createChatParticipant === 'function') {
     context.subscriptions.push(registerChatParticipant(client));
   }
+  // The local model as a VS Code language model, where the API exists (stable since VS Code 1.104).
+  const model = registerLanguageModel(client);
+  if (model) context.subscriptions.push(model);
   // starassist.explain / starassist.modify are registered by the language client when the server advertises
   // them (executeCommandProvider), else by StarassistClient itself.
   await client.start();

@@ -66,17 +66,19 @@ export async function propose(
 
 export const NO_PROPOSAL: Outcome = { applied: false, message: 'starassist proposed no change (see starassist: Show Log).' };
 
-/** Show the proposal as a diff and apply it — one undoable edit — only if the user accepts. */
+/** Show the proposal as a diff (in `column`, default the active one) and apply it — one undoable edit — only if
+ * the user accepts. */
 export async function previewAndApply(
   document: vscode.TextDocument,
   range: vscode.Range,
   version: number,
   newText: string,
+  column?: vscode.ViewColumn,
 ): Promise<Outcome> {
   const proposed = replaced(document.getText(), document.offsetAt(range.start), document.offsetAt(range.end), newText);
   const right = proposals.add(document.uri, proposed);
   const title = `starassist: proposed change ↔ ${path.posix.basename(document.uri.path)}`;
-  await vscode.commands.executeCommand('vscode.diff', document.uri, right, title, { preview: true });
+  await vscode.commands.executeCommand('vscode.diff', document.uri, right, title, { preview: true, viewColumn: column });
   const choice = await vscode.window.showInformationMessage('starassist: apply the proposed change?', 'Accept', 'Reject');
   void closeDiff(right).finally(() => proposals.remove(right));
   if (choice !== 'Accept') {
@@ -91,7 +93,7 @@ export async function previewAndApply(
   // One WorkspaceEdit is one undo step.
   const applied = await vscode.workspace.applyEdit(edit, { isRefactoring: false });
   if (applied) {
-    await vscode.window.showTextDocument(document);
+    await vscode.window.showTextDocument(document, { viewColumn: column });
   }
   return applied
     ? { applied: true, message: 'Change applied (one undo step reverts it).' }
