@@ -218,6 +218,14 @@ class DocumentScheduler:
         for key in [k for k in self._serial if match(k)]:
             self.supersede(key)
 
+    def forget_where(self, match: Callable[[Hashable], bool]) -> None:
+        """Supersede the matching keys and drop what is kept about them (a closed document); a request still
+        waiting for one of them is stale."""
+        self.supersede_where(match)
+        for table in (self._serial, self._last_request, self._interval_ms):
+            for key in [k for k in table if match(k)]:
+                del table[key]
+
     def is_latest(self, key: Hashable, serial: int) -> bool:
         return self._serial.get(key) == serial
 
@@ -287,6 +295,7 @@ class SharedRuns:
         except asyncio.CancelledError:
             if shared.waiters == 1:
                 shared.task.cancel()  # nobody else wants it: stop the generation
+                self._forget(key, shared)  # and a request arriving in the same tick starts afresh
             raise
         finally:
             shared.waiters -= 1

@@ -200,8 +200,7 @@ def create_server(settings: Settings, overrides: dict[str, Any] | None = None,
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: StarassistServer, params: types.DidCloseTextDocumentParams) -> None:
         session.documents.close(params.text_document.uri)
-        session.cache.forget(params.text_document.uri)
-        session.prefetch.cancel(params.text_document.uri)
+        session.document_closed(params.text_document.uri)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: StarassistServer, params: types.DidChangeConfigurationParams) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,7 +163,13 @@ class Session:
     def document_changed(self, uri: str) -> None:
         """After an edit every request for the document is stale: stop its generations now (their answers
         would be for text that is gone)."""
-        self.scheduler.supersede_where(lambda key: isinstance(key, tuple) and key[0] == uri)
+        self.scheduler.supersede_where(_of_document(uri))
+
+    def document_closed(self, uri: str) -> None:
+        """Stop the document's generations and forget everything kept for it."""
+        self.scheduler.forget_where(_of_document(uri))
+        self.cache.forget(uri)
+        self.prefetch.cancel(uri)
 
     async def suggest(self, uri: str, line: int, character: int, items: int, *, kind: str = "inline",
                       selected: Selection | None = None) -> Suggestion | None:
@@ -210,13 +216,14 @@ class Session:
                 texts = await asyncio.shield(running)  # a cancelled request leaves the prefetch running
             except Exception:  # noqa: BLE001 - it failed: the model call below meets the error and reports it
                 texts = None
+            current = self.documents.get(uri)
+            if not self.scheduler.is_latest((uri, kind), serial) or current is None or current.version != version:
+                report.superseded = True  # typed on (or closed) meanwhile: an answer would be for text that is gone
+                return answer([])
             if (hit := cached()) is not None:
                 return hit
             if texts == []:  # it ran to the end and the model had nothing to suggest here: no second call
                 report.total_ms = round((time.perf_counter() - t0) * 1000, 2)
-                return answer([])
-            if not self.scheduler.is_latest((uri, kind), serial):
-                report.superseded = True
                 return answer([])
         self.prefetch.cancel()  # a newer request always wins over speculation
         await self.ready.wait()
@@ -239,7 +246,13 @@ class Session:
             return generated
 
         async def start() -> Any:
-            return await self.scheduler.run((uri, kind), work, label=f"complete {uri}")
+            outcome = await self.scheduler.run((uri, kind), work, label=f"complete {uri}")
+            current = self.documents.get(uri)
+            if outcome.value is not None and current is not None and current.version == version:
+                # Counted and cached here, once, whichever of the requests sharing the run is still waiting.
+                self.generations_finished += 1
+                self.cache.put(uri, before, after, outcome.value.texts)
+            return outcome
 
         try:
             # The same document, version and cursor for another request kind: share its generation.
@@ -260,12 +273,10 @@ class Session:
             return answer([])
         if generated is None:
             return answer([])
-        if joined:  # the other request of the pair counted and cached it
+        if joined:  # the request that started the run reports its engine figures
             report.shared = True
             return answer(generated.texts)
-        self.generations_finished += 1
         report.add_engine(generated.timings, generated.stop_reasons, generated.multiline)
-        self.cache.put(uri, before, after, generated.texts)
         return answer(generated.texts, model_calls=generated.model_calls)
 
     def _radius(self) -> int:
@@ -340,6 +351,11 @@ class Session:
         if stopped:
             self.engine = None
         return stopped
+
+
+def _of_document(uri: str) -> Callable[[Hashable], bool]:
+    """Matches the scheduler keys of a document's requests (`(uri, kind)`)."""
+    return lambda key: isinstance(key, tuple) and key[0] == uri
 
 
 def _one_line(exc: BaseException) -> str:
