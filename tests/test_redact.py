@@ -149,3 +149,17 @@ def test_false_redaction_rate_over_real_third_party_packages():
     assert lines > 20_000
     assert secrets == []
     assert len(findings) / lines < 0.0005, findings
+
+
+def test_code_that_mentions_a_key_header_is_not_a_cut_key_block():
+    code = ('def is_pem_key(text: str) -> bool:\n    return text.startswith("-----BEGIN RSA PRIVATE KEY-----")\n\n\n'
+            'def tail(text):\n    return text.endswith("-----END RSA PRIVATE KEY-----")\n')
+    assert Redactor().redact(code) == code
+
+
+def test_a_key_block_cut_by_the_window_is_redacted_on_each_side():
+    r = Redactor()
+    head = r.redact('KEY = """-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx\nabcDEF123')
+    tail = r.redact('AAAAB3NzaC1yc2\nMIIEowIBAAKCAQEAx\n-----END RSA PRIVATE KEY-----\n"""\nprint(1)\n')
+    assert head.startswith('KEY = """<SECRET_') and "MIIE" not in head
+    assert tail.endswith('>\n"""\nprint(1)\n') and "MIIE" not in tail

@@ -27,9 +27,13 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("private key block", "SECRET",
          r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
-    # A window, a snippet or the cursor may cut a key block: each half goes on its own.
-    Rule("private key block (start)", "SECRET", r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*\Z"),
-    Rule("private key block (end)", "SECRET", r"\A[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
+    # A window, a snippet or the cursor may cut a key block: each half goes on its own, but only where the
+    # header is followed (or the footer preceded) by lines of key material: code that tests for the header
+    # (`startswith("-----BEGIN RSA PRIVATE KEY-----")`) is not a key.
+    Rule("private key block (start)", "SECRET",
+         r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----(?:[ \t]*(?:\r?\n|\\n)[ \t]*[A-Za-z0-9+/=:,\-]*)+\Z"),
+    Rule("private key block (end)", "SECRET",
+         r"\A(?:[ \t]*[A-Za-z0-9+/=:,\-]*[ \t]*(?:\r?\n|\\n))+[ \t]*-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
     Rule("AWS access key id", "SECRET", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA)[0-9A-Z]{16}\b"),
     Rule("GitHub token", "SECRET", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
     Rule("GitLab token", "SECRET", r"\bglpat-[A-Za-z0-9_\-]{20,}\b"),
