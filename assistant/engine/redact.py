@@ -26,7 +26,7 @@ class Rule:
 # Ordered: specific token shapes first, so a GitHub token is not reported as "high-entropy string".
 RULES: tuple[Rule, ...] = (
     Rule("private key block", "SECRET",
-         r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
+         r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=:,\-\s\\]*?-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----"),
     # A window, a snippet or the cursor may cut a key block: each half goes on its own, but only where the
     # header is followed (or the footer preceded) by lines of key material: code that tests for the header
     # (`startswith("-----BEGIN RSA PRIVATE KEY-----")`) is not a key.
