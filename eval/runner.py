@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from starassist.engine.completion import CompletionEngine
+from starassist.engine.completion import AFTER_CHARS, BEFORE_CHARS, CompletionEngine
 from starassist.engine.errors import StarassistError
 from starassist.engine.files import write_atomic
 from starassist.engine.postprocess import RULES, postprocess
@@ -23,9 +23,6 @@ from .pipelines import MAKERS, PIPELINES, Generated, Sampling
 from .sandbox import Limits, Outcome, run_program
 from .scoring import edit_similarity, exact_match
 from .tasks import Task
-
-# Text after the cursor that post-processing sees (as CompletionEngine.complete gives it).
-_AFTER_CHARS = 4000
 
 
 @dataclass
@@ -96,8 +93,11 @@ def _postprocess_again(
     task: Task, result: Result, skip: frozenset[str] = frozenset(), specials: Sequence[str] = ()
 ) -> str:
     """The product's post-processing of its cached model output, as `CompletionEngine.complete` ran it."""
-    prefix = task.prefix[len(task.prefix) - result.prefix_chars :] if result.prefix_chars else ""
-    return postprocess(result.raw, prefix, task.suffix[:_AFTER_CHARS], multiline=result.multiline,
+    # As much of the text before the cursor as the engine gives post-processing (results cached before it gave
+    # more than the window recorded the window's length).
+    chars = max(BEFORE_CHARS, result.prefix_chars)
+    prefix = task.prefix[max(0, len(task.prefix) - chars) :]
+    return postprocess(result.raw, prefix, task.suffix[:AFTER_CHARS], multiline=result.multiline,
                        specials=specials, skip=skip)
 
 
@@ -195,8 +195,12 @@ def run(
                                     raw=made.raw, prefix_chars=made.prefix_chars, multiline=made.multiline,
                                     **scored)
                     cache.store(result)
-                elif pipeline == "product" and rescore_cached and rescore(task, result, executor, engine.specials):
-                    cache.store(result)
+                elif pipeline == "product" and rescore_cached:
+                    changed = rescore(task, result, executor, engine.specials)
+                    if ablate_rules and result.ablation:
+                        result.ablation, changed = {}, True  # scored with the old rules: score it again below
+                    if changed:
+                        cache.store(result)
                 if pipeline == "product" and any(r not in result.ablation for r in ablate_rules):
                     ablate(task, result, ablate_rules, executor, engine.specials)
                     cache.store(result)

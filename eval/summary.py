@@ -61,7 +61,9 @@ def summarize(results: list[Result]) -> dict:
         pipelines[pipeline] = row
     summary: dict = {"pipelines": pipelines}
     product = _by_task([r for r in results if r.pipeline == "product"])
-    seen = {rule for r in results for rule in r.ablation}
+    # Only rules scored on every product result (a rescore drops the ablation of the results it changed).
+    scored = [set(r.ablation) for r in results if r.pipeline == "product"]
+    seen = set.intersection(*scored) if scored else set()
     rules = [rule for rule in (*RULES, "all") if rule in seen]
     if rules:
         full = pipelines["product"]

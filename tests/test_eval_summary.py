@@ -56,6 +56,9 @@ def test_ablation_rescores_the_products_own_output() -> None:
     summary = summarize([fenced, canonical])["ablation"]
     assert list(summary) == ["fence", "dedent"]  # in the order the rules run
     assert summary["fence"]["delta pass@1"] == summary["dedent"]["delta pass@1"] == -0.5
+    # A rescore that changed one result dropped its ablation: the summary leaves out what is not scored for all.
+    canonical.ablation = {}
+    assert "ablation" not in summarize([fenced, canonical])
 
 
 def _report(kind: str, rates: dict[str, float]) -> dict:

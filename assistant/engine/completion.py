@@ -16,9 +16,9 @@ from .settings import Settings
 # Room kept free in the context window besides the generated tokens (special tokens, paths, safety).
 _RESERVE = 32
 # Text after the cursor that post-processing sees (the suffix overlap, the following lines, the brackets).
-_AFTER_CHARS = 4000
+AFTER_CHARS = 4000
 # Text before the cursor that post-processing sees (the indentation style), more than a small window holds.
-_BEFORE_CHARS = 8000
+BEFORE_CHARS = 8000
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,8 @@ class CompletionEngine:
         request = self._redacted(request)
         win = self.make_window(request, max_tokens)
         # Post-processing needs the real text around the cursor even where the model is not shown it.
-        after = request.text[request.offset : request.offset + _AFTER_CHARS]
-        before = request.text[max(0, request.offset - max(_BEFORE_CHARS, len(win.prefix))) : request.offset]
+        after = request.text[request.offset : request.offset + AFTER_CHARS]
+        before = request.text[max(0, request.offset - max(BEFORE_CHARS, len(win.prefix))) : request.offset]
         if request.multiline is not None:
             multiline = request.multiline
         elif cs.multiline == "auto":
