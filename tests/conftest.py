@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture()
+def default_settings_env(monkeypatch, tmp_path):
+    """Default settings: no user config file, no STARASSIST_* environment (the test model cache stays)."""
+    for name in list(os.environ):
+        if name.startswith("STARASSIST_") and name != "STARASSIST_TEST_CACHE":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("STARASSIST_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("STARASSIST_DATA_DIR", str(tmp_path / "data"))

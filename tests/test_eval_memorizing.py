@@ -4,21 +4,11 @@ every single-line task exactly right through the product path (FIM layout, stop 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from quant_fixtures import run_cli
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def default_settings(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("STARASSIST_") and name != "STARASSIST_TEST_CACHE":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("STARASSIST_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("STARASSIST_DATA_DIR", str(tmp_path / "data"))
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("default_settings_env")]
 
 
 @pytest.mark.parametrize("arch", ["starcoder", "starcoder2"])

@@ -6,7 +6,6 @@ core, the converter or llama.cpp's metadata makes the memorized middle not come 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,8 @@ LAYOUTS = ("plain_psm", "plain_spm", "path_psm", "path_spm")
 
 
 @pytest.fixture(autouse=True)
-def default_settings(monkeypatch, tmp_path):
+def default_settings(default_settings_env, monkeypatch):
     """`starassist complete` with default settings: no user config file, no STARASSIST_* environment."""
-    for name in list(os.environ):
-        if name.startswith("STARASSIST_") and name != "STARASSIST_TEST_CACHE":
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("STARASSIST_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("STARASSIST_DATA_DIR", str(tmp_path / "data"))
     # One thread: for these tiny models it is fastest, and it avoids llama.cpp's spinning thread sync when the
     # machine is busy with other work (which made this file ten times slower).
     monkeypatch.setenv("STARASSIST_MODEL__THREADS", "1")

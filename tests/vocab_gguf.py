@@ -32,18 +32,23 @@ class TestVocab:
         return [base + b for b in text.encode("utf-8")]
 
 
-def write_table_gguf(path: Path, table: Table) -> None:
-    """A vocabulary-only GGUF of a real model's special-token table (see `token_tables`), typed as llama.cpp's
-    converter types a real model's tokens: CONTROL for special or special-looking added tokens, USER_DEFINED
-    for the other added tokens."""
-    data = table.data
-    writer = gguf.GGUFWriter(str(path), "llama")
+def _add_tiny_shape(writer: gguf.GGUFWriter) -> None:
+    """The smallest model shape llama.cpp loads a vocabulary-only file with."""
     writer.add_context_length(2048)
     writer.add_embedding_length(64)
     writer.add_block_count(1)
     writer.add_feed_forward_length(128)
     writer.add_head_count(4)
     writer.add_head_count_kv(1)
+
+
+def write_table_gguf(path: Path, table: Table) -> None:
+    """A vocabulary-only GGUF of a real model's special-token table (see `token_tables`), typed as llama.cpp's
+    converter types a real model's tokens: CONTROL for special or special-looking added tokens, USER_DEFINED
+    for the other added tokens."""
+    data = table.data
+    writer = gguf.GGUFWriter(str(path), "llama")
+    _add_tiny_shape(writer)
     writer.add_layer_norm_rms_eps(1e-5)
     added_types = [gguf.TokenType.CONTROL if table.is_control(t) else gguf.TokenType.USER_DEFINED for t in table.added]
     if table.kind == "bpe":
@@ -76,12 +81,7 @@ def write_vocab_gguf(path: Path, specials: list[str], *, arch: str = "starcoder"
                      eos: str | None = None, add_bos: bool = False) -> TestVocab:
     vocab = TestVocab(specials)
     writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_context_length(2048)
-    writer.add_embedding_length(64)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(128)
-    writer.add_head_count(4)
-    writer.add_head_count_kv(1)
+    _add_tiny_shape(writer)
     writer.add_layer_norm_eps(1e-5)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_tokenizer_model("gpt2")
