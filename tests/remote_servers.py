@@ -110,45 +110,90 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-class LlamaCppServer:
-    """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1."""
+def _free_port() -> int:
+    import socket
 
-    def __init__(self, model: str, n_ctx: int = 2048, alias: str = "embedded") -> None:
-        import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _ServerProcess:
+    """A server process on 127.0.0.1 that logs to a file and is ready once `ready_path` answers 200."""
+
+    name = "server"
+    ready_path = "/v1/models"
+
+    def _start(self, argv: list[str]) -> None:
         import subprocess
-        import sys
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
         import tempfile
 
         # A file, not a pipe: llama.cpp logs enough at load to fill a pipe and block the server.
         self.log = tempfile.TemporaryFile("w+")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-             "--port", str(self.port), "--n_ctx", str(n_ctx), "--model_alias", alias],
-            stdout=subprocess.DEVNULL, stderr=self.log, text=True,
-        )
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.log, text=True)
 
-    def wait_ready(self, timeout_s: float = 60.0) -> LlamaCppServer:
+    def wait_ready(self, timeout_s: float = 60.0):
         import urllib.request
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.log.seek(0)
-                raise RuntimeError(f"llama_cpp.server exited: {self.log.read()[-2000:]}")
+                raise RuntimeError(f"{self.name} exited: {self.log.read()[-2000:]}")
             try:
-                with urllib.request.urlopen(f"{self.url}/v1/models", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.2)
-        raise TimeoutError("llama_cpp.server did not start")
+        raise TimeoutError(f"{self.name} did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.close()
+
+
+class LlamaCppServer(_ServerProcess):
+    """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1."""
+
+    name = "llama_cpp.server"
+
+    def __init__(self, model: str, n_ctx: int = 2048, alias: str = "embedded") -> None:
+        import sys
+
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._start([sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+                     "--port", str(self.port), "--n_ctx", str(n_ctx), "--model_alias", alias])
+
+
+class LlamaServer(_ServerProcess):
+    """llama.cpp's own `llama-server` binary on 127.0.0.1, started with the README's team-server recipe."""
+
+    name = "llama-server"
+    ready_path = "/health"
+
+    def __init__(self, binary: str, model: str, *, alias: str, n_ctx: int = 2048, slots: int = 2) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._start([binary, "-m", model, "--host", "127.0.0.1", "--port", str(self.port), "-c", str(n_ctx),
+                     "-np", str(slots), "--cache-reuse", "256", "--alias", alias, "-t", "2"])
+
+
+def server_tokens(url: str, text: str) -> list[int]:
+    """The server's own token ids for `text`, special tokens parsed as they are in a prompt: llama-server's
+    /tokenize, or llama-cpp-python's /extras/tokenize."""
+    import urllib.error
+    import urllib.request
+
+    for path, body in (("/tokenize", {"content": text, "add_special": False, "parse_special": True}),
+                       ("/extras/tokenize", {"input": text})):
+        request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.load(answer)["tokens"]
+        except urllib.error.HTTPError:
+            continue
+    raise AssertionError(f"{url} has no tokenize endpoint")

@@ -163,3 +163,48 @@ def test_a_key_block_cut_by_the_window_is_redacted_on_each_side():
     tail = r.redact('AAAAB3NzaC1yc2\nMIIEowIBAAKCAQEAx\n-----END RSA PRIVATE KEY-----\n"""\nprint(1)\n')
     assert head.startswith('KEY = """<SECRET_') and "MIIE" not in head
     assert tail.endswith('>\n"""\nprint(1)\n') and "MIIE" not in tail
+
+
+def test_marker_text_is_escaped_and_restored_even_with_the_rules_off():
+    from starassist.engine.redact import marker_pattern
+
+    redactor = Redactor(secrets=False, markers=marker_pattern(["<｜fim▁hole｜>"]))
+    code = 'EOS = "<|endoftext|>"\nSEP = "<file_sep>"  # AKIAZ7QW4ERT5YUI6OPL\nmsg = "<|im_end|>" + "<|endoftext|>"\n'
+    sent = redactor.redact(code)
+    assert sent == ('EOS = "<MARKER_1>"\nSEP = "<MARKER_2>"  # AKIAZ7QW4ERT5YUI6OPL\n'
+                    'msg = "<MARKER_3>" + "<MARKER_1>"\n')
+    assert redactor.restore(sent) == code
+    # Ordinary code that merely looks a little like a marker goes as it is.
+    for text in ("if a <b and c> d:", "x = y<|z", "<fim_prefixes>", "a || b", "<s>bold</s>"):
+        assert redactor.redact(text) == text
+
+
+def test_a_marker_inside_a_secret_does_not_cut_it_into_halves():
+    from starassist.engine.redact import marker_pattern
+
+    redactor = Redactor(markers=marker_pattern())
+    sent = redactor.redact('DB = "postgres://app:hunter<|x|>Zq9rT2w@db.internal/app"\nEND = "<|endoftext|>"\n')
+    assert sent == 'DB = "postgres://app:<SECRET_1>@db.internal/app"\nEND = "<MARKER_1>"\n'
+
+
+def test_a_placeholder_still_streaming_is_held_back():
+    from starassist.engine.redact import partial_placeholder
+
+    for text, held in (("x = <", 1), ("x = <MAR", 4), ("x = <MARKER_", 8), ("x = <MARKER_12", 10),
+                       ("x = <SECRET_3>", 0), ("x = <IP_", 4), ("a < b", 0), ("x = <MARKED", 0), ("x", 0)):
+        assert partial_placeholder(text) == held, text
+
+
+def test_cli_redact_shows_marker_text_escaped(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from starassist.cli import app
+
+    monkeypatch.setenv("STARASSIST_CONFIG_DIR", str(tmp_path / "config"))
+    source = tmp_path / "tok.py"
+    source.write_text('EOS = "<|endoftext|>"\nowner = "ana@corp.example.org"\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["redact", str(source)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == 'EOS = "<MARKER_1>"\nowner = "<EMAIL_1>"\n'
+    assert "tok.py:1: marker text -> <MARKER_1>" in result.stderr
+    assert "1 value(s) hidden, 1 marker(s) escaped" in result.stderr

@@ -22,6 +22,11 @@ from lsp_fixtures import isolated_env, server_command, start_session, stop_sessi
 from lsprotocol import types
 from quant_fixtures import run_cli
 from recording_proxy import RecordingProxy
+from remote_checks import (
+    check_marker_text_reaches_the_model_as_text,
+    complete_json,
+    memorized_span_failures,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server] (the test extra)")
@@ -41,12 +46,6 @@ def default_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("STARASSIST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STARASSIST_COMPLETION__TOKEN_HEALING", "false")
     monkeypatch.setenv("STARASSIST_MODEL__THREADS", "1")
-
-
-def complete_json(args: list[str]) -> dict:
-    result = run_cli(["complete", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def corpus_files() -> dict[str, str]:
@@ -93,25 +92,16 @@ def test_complete_through_the_remote_embedded_model_matches_the_local_one(llama_
 
 
 def test_memorized_spans_come_back_through_remote_psm(llama_server_fixture, tmp_path):
-    from memorizing.build import corpus, spans
-
-    failures, count = [], 0
-    for path, text in corpus():
-        for span in spans(text, path):
-            doc = tmp_path / Path(path).name
-            doc.write_text(text[: span.start] + text[span.end :], encoding="utf-8")
-            out = complete_json([str(doc), "--line", str(span.line), "--col", str(span.col), "--plain",
-                                 "--fim-mode", "psm", "--max-tokens", "48", "--multiline", "--raw",
-                                 "--model", llama_server_fixture.url])
-            count += 1
-            want = text[span.start : span.end]
-            if not out["raw"].startswith(want):
-                failures.append((path, span.line, want, out["raw"][: len(want) + 10]))
+    count, failures = memorized_span_failures(llama_server_fixture.url, tmp_path)
     print(f"remote PSM: {count - len(failures)}/{count} masked spans came back")
     assert count >= 25 and not failures, failures[:5]
 
 
 # ---- redaction on the wire --------------------------------------------------------------------------------
+
+
+def test_marker_text_in_the_users_code_reaches_the_model_as_text(llama_server_fixture, tmp_path):
+    check_marker_text_reaches_the_model_as_text(llama_server_fixture.url, tmp_path)
 
 
 def test_planted_secrets_never_reach_the_server(llama_server_embedded):

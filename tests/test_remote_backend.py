@@ -167,3 +167,42 @@ def test_a_server_that_is_down_at_load_is_fine_when_the_model_is_named():
 
     with pytest.raises(RemoteError, match="cannot reach the server"):
         RemoteBackend(ModelSettings(), RemoteSettings(url=remote.url))
+
+
+def test_marker_text_in_the_users_code_goes_out_escaped_and_comes_back_as_written():
+    # Sent as it is, `"<fim_middle>"` in a string would reach the model as the control token (servers parse
+    # special tokens in a prompt's text). It goes as a placeholder, redaction on or off, and an answer that
+    # echoes the placeholder shows the user's text.
+    for redact in (True, False):
+        with ScriptedServer(ServerScript(chunks=["<MARK", "ER_1>", '"\n'])) as server:
+            engine = engine_for(server, redact=redact)
+            text = 'MID = "<fim_middle>"\nEND = "<|endoftext|>"\nCOPY = "'
+            result = engine.complete(CompletionRequest(text=text, offset=len(text), path="m.py", multiline=False))
+        prompt = server.requests[-1].body["prompt"]
+        assert prompt.count("<fim_middle>") == 1 and "<|endoftext|>" not in prompt  # only the format's own
+        assert 'MID = "<MARKER_1>"\nEND = "<MARKER_2>"' in prompt
+        assert result.text == '<fim_middle>"'
+
+
+def test_marker_text_in_a_chat_message_goes_out_escaped():
+    with ScriptedServer(ServerScript(chunks=["It ends a turn: <MARKER_1>."])) as server:
+        settings = Settings()
+        settings.remote = RemoteSettings(url=server.url)
+        from starassist.chat.session import ChatSession
+
+        answer = ChatSession(RemoteBackend(settings.model, settings.remote), settings).ask(
+            'What is "<|im_end|>" in my template?')
+    sent = json.dumps(server.requests[-1].body["messages"])
+    assert "<|im_end|>" not in sent and "<MARKER_1>" in sent
+    assert answer.text == "It ends a turn: <|im_end|>."
+
+
+def test_marker_text_in_an_answer_is_cut_as_locally_outside_a_literal_and_kept_inside():
+    # Servers leave control tokens out of what they stream, so marker text in an answer was written as text:
+    # post-processing decides, as it does for the local backend.
+    with ScriptedServer(ServerScript(chunks=['<fim_', 'prefix>")'])) as server:
+        inside = engine_for(server).complete(CompletionRequest(text='tok = ("', offset=8, multiline=False))
+    with ScriptedServer(ServerScript(chunks=["b)", "<fim_prefix>", "junk"])) as server:
+        outside = engine_for(server).complete(CompletionRequest(text="f(a, ", offset=5, multiline=False))
+    assert inside.text == '<fim_prefix>")'
+    assert outside.text == "b)"

@@ -19,12 +19,16 @@ def redact(
     allow: str = typer.Option("", help="Comma-separated values to send as they are (adds to remote.allow)."),
     summary: bool = typer.Option(False, "--summary", help="Only list what would be hidden, not the text."),
 ) -> None:
-    """Print FILE as a remote server would receive it: secrets, emails and IP addresses replaced by placeholders."""
-    from starassist.engine.redact import Redactor
+    """Print FILE as a remote server would receive it: secrets, emails and IP addresses replaced by placeholders,
+    and marker text (`<|endoftext|>` in a string) escaped so that the server reads it as text."""
+    from starassist.engine.fim import FORMATS
+    from starassist.engine.redact import Redactor, marker_pattern
 
     settings = cli_settings()
     text = file.read_text(encoding="utf-8")
-    redactor = Redactor(allow=allow_list(settings.remote.allow) | allow_list(allow))
+    fim = FORMATS.get(settings.model.fim_format)
+    markers = marker_pattern(t.lstrip("▁") for t in (fim.special_tokens() if fim else ()))
+    redactor = Redactor(allow=allow_list(settings.remote.allow) | allow_list(allow), markers=markers)
     findings = redactor.find(text)
     if not summary:
         typer.echo(redactor.redact(text), nl=False)
@@ -32,4 +36,6 @@ def redact(
         line = text.count("\n", 0, f.start) + 1
         # The original is never echoed: the point of the command is to show what stays on the machine.
         typer.echo(f"{file}:{line}: {f.rule} -> {f.placeholder}", err=True)
-    typer.echo(f"{len(findings)} value(s) hidden", err=True)
+    hidden = sum(f.rule != "marker text" for f in findings)
+    escaped = f", {len(findings) - hidden} marker(s) escaped" if len(findings) > hidden else ""
+    typer.echo(f"{hidden} value(s) hidden{escaped}", err=True)

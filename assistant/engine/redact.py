@@ -4,6 +4,9 @@ Pure functions over a rule table (data, not branches). One `Redactor` per remote
 original <-> placeholder, so the same secret always gets the same placeholder (`<SECRET_1>`) across the
 current document, other open files and chat history, and a completion that echoes a placeholder is restored
 locally before the user sees it. Nothing here does I/O.
+
+The same placeholders escape *marker text* in the user's code (`EOS = "<|endoftext|>"`): a server tokenizes
+a prompt's text with special tokens parsed, so that text sent as it is would reach the model as a control token.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -79,18 +83,41 @@ ALWAYS_ALLOWED = frozenset({"127.0.0.1", "0.0.0.0", "255.255.255.255", "255.255.
 # Loopback, netmasks (0.x, 255.x) and the ranges reserved for documentation (RFC 5737, RFC 3849) identify no one.
 _ALLOWED_IP = re.compile(r"(?:127|0|255)\.\d+\.\d+\.\d+|192\.0\.2\.\d+|198\.51\.100\.\d+|203\.0\.113\.\d+|2001:0?db8:.*",
                          re.IGNORECASE)
-_PLACEHOLDER = re.compile(r"<(SECRET|EMAIL|IP_ADDRESS)_(\d+)>")
+KINDS = ("SECRET", "EMAIL", "IP_ADDRESS", "MARKER")
+_PLACEHOLDER = re.compile(rf"<({'|'.join(KINDS)})_(\d+)>")
 _COMPILED = tuple((rule, re.compile(rule.pattern)) for rule in RULES)
 
 
-_PARTIAL = re.compile(r"<(?:S(?:E(?:C(?:R(?:E(?:T(?:_\d*)?)?)?)?)?)?|E(?:M(?:A(?:I(?:L(?:_\d*)?)?)?)?)?"
-                      r"|I(?:P(?:_(?:A(?:D(?:D(?:R(?:E(?:S(?:S(?:_\d*)?)?)?)?)?)?)?)?)?)?)?\Z")
+# Control-token text that servers parse as special where they meet it in a prompt: the StarCoder vocabulary's
+# (ids 0-18) and SantaCoder's, and the shapes chat and FIM vocabularies use (`<|im_end|>`, `<|fim_prefix|>`,
+# DeepSeek's `<｜fim▁hole｜>`). A model's own FIM markers are added by whoever knows the model.
+SERVER_MARKERS = (
+    "<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<filename>", "<gh_stars>",
+    "<issue_start>", "<issue_comment>", "<issue_closed>", "<jupyter_start>", "<jupyter_text>", "<jupyter_code>",
+    "<jupyter_output>", "<empty_output>", "<commit_before>", "<commit_msg>", "<commit_after>", "<reponame>",
+    "<repo_name>", "<file_sep>", "<fim-prefix>", "<fim-middle>", "<fim-suffix>", "<fim-pad>",
+)
+_MARKER_SHAPES = (r"<\|[^\s|<>]{1,40}\|>", r"<｜[^\s｜<>]{1,40}｜>")
+
+
+def marker_pattern(extra: Iterable[str] = ()) -> re.Pattern[str]:
+    """What `Redactor(markers=...)` escapes: the known marker texts, `extra` ones (a model's FIM tokens), and
+    the shapes of chat markers."""
+    texts = sorted({t for t in (*SERVER_MARKERS, *extra) if t}, key=len, reverse=True)
+    return re.compile("|".join([*map(re.escape, texts), *_MARKER_SHAPES]))
 
 
 def partial_placeholder(text: str) -> int:
     """How many trailing characters may be the start of a placeholder still being streamed."""
-    m = _PARTIAL.search(text[-16:])
-    return len(m.group(0)) if m else 0
+    start = text.rfind("<", max(0, len(text) - 16))
+    if start == -1:
+        return 0
+    tail = text[start:]
+    for kind in KINDS:
+        head = f"<{kind}_"
+        if head.startswith(tail) or (tail.startswith(head) and tail[len(head):].isdigit()):
+            return len(tail)
+    return 0
 
 
 def shannon_entropy(text: str) -> float:
@@ -154,9 +181,12 @@ class Finding:
 
 @dataclass
 class Redactor:
-    """Stable placeholders for one session; `allow` holds strings the user chose to send as they are."""
+    """Stable placeholders for one session; `allow` holds strings the user chose to send as they are. `secrets`
+    off leaves the rule table out (the user's choice); `markers` (see `marker_pattern`) are escaped either way."""
 
     allow: frozenset[str] = frozenset()
+    secrets: bool = True
+    markers: re.Pattern[str] | None = None
     _by_original: dict[str, str] = field(default_factory=dict)
     _by_placeholder: dict[str, str] = field(default_factory=dict)
     _counts: Counter = field(default_factory=Counter)
@@ -172,7 +202,7 @@ class Redactor:
     def find(self, text: str) -> list[Finding]:
         taken: list[tuple[int, int]] = []
         findings: list[Finding] = []
-        for rule, regex in _COMPILED:
+        for rule, regex in _COMPILED if self.secrets else ():
             for match in regex.finditer(text):
                 start, end = match.span(rule.group)
                 value = match.group(rule.group)
@@ -186,6 +216,12 @@ class Redactor:
                     continue
                 taken.append((start, end))
                 findings.append(Finding(rule.name, start, end, value, self._placeholder(rule.kind, value)))
+        # After the secrets, so that marker text inside a secret cannot cut it into halves that pass unnoticed.
+        for match in self.markers.finditer(text) if self.markers is not None else ():
+            start, end = match.span()
+            if not any(start < e and s < end for s, e in taken):
+                value = match.group()
+                findings.append(Finding("marker text", start, end, value, self._placeholder("MARKER", value)))
         return sorted(findings, key=lambda f: f.start)
 
     def redact(self, text: str) -> str:

@@ -4,7 +4,12 @@ The engine builds prompts as token ids; a server wants text. So this backend's "
 interned in a local table (`PieceVocab`): `tokenize` splits text into word-sized pieces (about as many as a
 code tokenizer makes, a little more, so context budgets stay safe), special tokens of the FIM format get ids of
 their own, and `generate` turns the ids back into the exact text. Special tokens go over the wire as their
-text, which the server tokenizes as special (llama-server, vLLM, TGI and llama-cpp-python all do).
+text, which the server tokenizes as special (llama-server, vLLM, TGI and llama-cpp-python all do); text in the
+user's code that looks like a marker is therefore escaped to a placeholder by the redactor and put back after.
+
+What a server streams back is plain text: servers leave control tokens out of it, so a marker's text in an
+answer was written by the model as text, exactly as when the local backend decodes it. Cutting there is left to
+post-processing, which keeps it inside a string literal, as it does locally.
 
 Chat prompts use a wire chat template of marker tokens, so the chat code renders messages as usual and this
 backend sends them as messages to `/v1/chat/completions`.
@@ -38,7 +43,7 @@ from ..backend import (
 from ..errors import SettingsError
 from ..fim import FORMATS as FIM_FORMATS
 from ..fim import get_format
-from ..redact import Redactor, partial_placeholder
+from ..redact import Redactor, marker_pattern, partial_placeholder
 from ..remote_api import FORMATS, RemoteError, Request, call_json, stream
 from ..settings import ModelSettings, RemoteSettings
 
@@ -140,8 +145,6 @@ class RemoteBackend:
         self.remote = remote
         self.url = _checked_url(url or remote.url)
         self.api = FORMATS[remote.api]
-        self.redactor = Redactor(allow=frozenset(a.strip() for a in remote.allow.split(",") if a.strip())) \
-            if remote.redact else None
         self.model_name = remote.model
         self.listed: list[str] = []
         self.probe_error: str | None = None
@@ -164,6 +167,10 @@ class RemoteBackend:
             fim_name = format_for_model_name(self.model_name)
         fim = FIM_FORMATS[fim_name]
         specials = sorted(fim.special_tokens()) + [*_ROLE_MARK.values(), _END_MARK]
+        # Marker text in the user's code is escaped even with redaction off: it must reach the model as text.
+        self.redactor = Redactor(allow=frozenset(a.strip() for a in remote.allow.split(",") if a.strip()),
+                                 secrets=remote.redact,
+                                 markers=marker_pattern(t.lstrip("▁") for t in fim.special_tokens()))
         self.vocab = PieceVocab(specials)
         eog = {self.vocab.special_ids[t] for t in ("<|endoftext|>",) if t in self.vocab.special_ids}
         self.info = ModelInfo(
@@ -214,7 +221,6 @@ class RemoteBackend:
                           messages=request.messages, model=self.model_name, max_tokens=params.max_tokens,
                           temperature=params.temperature, repeat_penalty=params.repeat_penalty,
                           stop=tuple(s for s in params.stop_strings if s))
-        specials = tuple(self.vocab.pieces[i] for i in params.stop_ids if self.vocab.is_special(i))
         timings = Timings(prompt_tokens=len(prompt))
         check = cancel or (lambda: False)
         raw, text, emitted, chunks = "", "", 0, 0
@@ -229,9 +235,9 @@ class RemoteBackend:
                 chunks += 1
                 raw += chunk
                 text = self._visible(_strip_echo(raw, wire.answer_prefix, final=False), partial=True)
-                cut, why = _first_stop(text, params.stop_strings, specials)
+                cut = find_stop_string(text, params.stop_strings)
                 if cut != -1:
-                    text, reason = text[:cut], why
+                    text, reason = text[:cut], "stop_string"
                     break
                 safe = len(text) - held_back(text, params.stop_strings)
                 if on_text is not None and safe > emitted:
@@ -242,9 +248,9 @@ class RemoteBackend:
                     reason = "cancelled"
                 else:
                     text = self._visible(_strip_echo(raw, wire.answer_prefix, final=True), partial=False)
-                    cut, why = _first_stop(text, params.stop_strings, specials)
+                    cut = find_stop_string(text, params.stop_strings)
                     if cut != -1:
-                        text, reason = text[:cut], why
+                        text, reason = text[:cut], "stop_string"
                     elif chunks >= params.max_tokens:
                         reason = "max_tokens"
         if on_text is not None and reason != "cancelled" and len(text) > emitted:
@@ -261,13 +267,8 @@ class RemoteBackend:
 
     # -- wire ---------------------------------------------------------------------------------------------------
 
-    def _redact(self, text: str) -> str:
-        return self.redactor.redact(text) if self.redactor is not None else text
-
     def _visible(self, raw: str, *, partial: bool) -> str:
         """What the user may see of the server's text: placeholders restored, a half-received one held back."""
-        if self.redactor is None:
-            return raw
         if partial:
             raw = raw[: len(raw) - partial_placeholder(raw)]
         return self.redactor.restore(raw)
@@ -285,7 +286,7 @@ class RemoteBackend:
             else:
                 text.append(self.vocab.pieces[token])
         runs.append((None, "".join(text) + heal_text))
-        runs = [(m, self._redact(t)) for m, t in runs]
+        runs = [(m, self.redactor.redact(t)) for m, t in runs]
         marks = [m for m, _ in runs if m is not None]
         if any(m in _ROLE_MARK.values() for m in marks):
             return _messages(runs)
@@ -342,8 +343,8 @@ class RemoteBackend:
         elif n is not None:
             out.append(Diagnostic("ok", "server fim", f"{fim.name}: {marker} is one token on the server"
                                   if fim.fim else "no FIM tokens on the server either: left-to-right completion"))
-        redaction = "on" if self.redactor is not None else "OFF (remote.redact = false)"
-        out.append(Diagnostic("ok" if self.redactor is not None else "warn", "redaction", redaction))
+        redaction = "on" if self.remote.redact else "OFF (remote.redact = false)"
+        out.append(Diagnostic("ok" if self.remote.redact else "warn", "redaction", redaction))
         return out
 
 
@@ -354,15 +355,6 @@ def _strip_echo(raw: str, prefix: str, *, final: bool) -> str:
     if raw.startswith(prefix):
         return raw[len(prefix):]
     return "" if not final and prefix.startswith(raw) else raw
-
-
-def _first_stop(text: str, stop_strings: Sequence[str], specials: Sequence[str]) -> tuple[int, StopReason]:
-    """Earliest stop in the generated text: a stop string, or a special token's text the server let through."""
-    cut = find_stop_string(text, stop_strings)
-    special = find_stop_string(text, specials)
-    if special != -1 and (cut == -1 or special < cut):
-        return special, "stop_token"
-    return cut, "stop_string"
 
 
 def _messages(runs: list[tuple[str | None, str]]) -> WirePrompt:
