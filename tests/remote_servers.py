@@ -197,3 +197,11 @@ def server_tokens(url: str, text: str) -> list[int]:
         except urllib.error.HTTPError:
             continue
     raise AssertionError(f"{url} has no tokenize endpoint")
+
+
+def server_slots(url: str) -> list[dict]:
+    """llama-server's /slots: one entry per parallel slot, `is_processing` while it generates."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/slots", timeout=10) as answer:
+        return json.load(answer)
