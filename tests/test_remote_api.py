@@ -89,3 +89,52 @@ def test_cancel_closes_the_stream_and_the_server_sees_it_within_100ms():
         # The server notices on its next write (every 10 ms here).
         assert server.disconnected_at - cancelled_at < 0.1
     assert 5 <= len(received) < 400
+
+
+class ResettingServer:
+    """A TCP server on 127.0.0.1 that resets its first `resets` connections once the request has arrived (a
+    server restarting, a proxy dropping idle sockets), then answers with a streamed completion."""
+
+    def __init__(self, resets: int) -> None:
+        self.resets, self.connections = resets, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import json
+        import struct
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                self.connections += 1
+                if self.connections <= self.resets:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+                    continue
+                event = json.dumps({"choices": [{"text": "retried", "index": 0}]})
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+                             + f"data: {event}\n\ndata: [DONE]\n\n".encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_connection_reset_is_retried_once_then_one_clear_error():
+    once = ResettingServer(resets=1)
+    try:
+        assert "".join(stream(once.url, FORMATS["openai"], REQUEST)) == "retried"
+        assert once.connections == 2
+    finally:
+        once.close()
+    always = ResettingServer(resets=2)
+    try:
+        with pytest.raises(RemoteError, match=r"dropped the connection twice — check that it is running") as info:
+            list(stream(always.url, FORMATS["openai"], REQUEST))
+        assert always.connections == 2 and "\n" not in str(info.value)
+    finally:
+        always.close()
