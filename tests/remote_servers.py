@@ -22,6 +22,7 @@ class ServerScript:
     status: int = 200
     api_key: str | None = None  # when set, requests without "Bearer <key>" get 401
     model: str = "bigcode/starcoder2-3b"  # what GET /v1/models lists
+    listing: dict = field(default_factory=dict)  # more fields of that model's entry (vLLM's max_model_len, ...)
 
 
 @dataclass
@@ -47,7 +48,8 @@ class ScriptedServer:
 
             def do_GET(self) -> None:
                 outer.requests.append(Recorded(self.path, dict(self.headers), {}))
-                models = {"object": "list", "data": [{"id": outer.script.model, "object": "model"}]}
+                models = {"object": "list", "data": [{"id": outer.script.model, "object": "model",
+                                                      **outer.script.listing}]}
                 data = json.dumps(models if self.path.endswith("/v1/models") else {"model_id": outer.script.model})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -205,6 +205,12 @@ def test_unknown_benchmark():
     assert_one_line_error(run("bench", "throughput"), "unknown benchmark")
 
 
+def test_bench_team_needs_a_server_url_and_numbers_of_editors():
+    assert_one_line_error(run("bench", "team"), "give its URL: --model http://")
+    assert_one_line_error(run("bench", "team", "--model", "http://127.0.0.1:9", "--editors", "two"),
+                          "--editors 'two': give numbers of editors, like 1,2,4,8")
+
+
 def test_ci_runs_the_readme_test_command_exactly():
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text(encoding="utf-8")

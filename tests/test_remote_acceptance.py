@@ -354,3 +354,24 @@ async def test_requests_reaching_a_shared_server_per_100_keystrokes(llama_server
               f"{shown} suggestions shown, at most {peak} running at once")
         assert peak <= 2  # one editor never keeps more than the current generation (and one finishing) busy
     assert report[80][0] <= 30  # a fast typist's keystrokes mostly never leave the machine
+
+
+def test_bench_team_measures_editors_typing_at_once(llama_server_fixture, monkeypatch):
+    """`starassist bench team`: real LSPs typing at once against the server, with the user's settings; the
+    requests it counts are the ones the server received."""
+    # llama-cpp-python's server does not say its context (512 here) and answers a longer prompt with nothing.
+    monkeypatch.setenv("STARASSIST_MODEL__CONTEXT_LENGTH", "512")
+    with RecordingProxy(llama_server_fixture.url) as proxy:
+        result = run_cli(["bench", "team", "--model", proxy.url, "--editors", "1,2", "--keystrokes", "16",
+                          "--key-ms", "120", "--json"])
+        posts = len(proxy.posts("/v1/completions"))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [r["editors"] for r in report["rows"]] == [1, 2]
+    for row in report["rows"]:
+        assert row["pauses"] == 2 * row["editors"] and row["errors"] == 0
+        assert row["shown"] >= 1 and 0 < row["p50_ms"] <= row["p95_ms"]
+    counted = sum(r["requests_per_100_keys"] * r["editors"] * 16 / 100 for r in report["rows"])
+    warmups = 1 + 2  # each LSP warms the server up once when it starts, before any keystroke
+    assert 0 < counted and abs(counted - (posts - warmups)) < 1
+    assert report["editors_served"] in (0, 1, 2)

@@ -138,3 +138,21 @@ def test_a_connection_reset_is_retried_once_then_one_clear_error():
         assert always.connections == 2 and "\n" not in str(info.value)
     finally:
         always.close()
+
+
+@pytest.mark.parametrize("status,body", [
+    (400, '{"error":{"code":400,"message":"request (1439 tokens) exceeds the available context size (512 tokens), '
+          'try increasing it","type":"exceed_context_size_error"}}'),  # llama-server
+    (400, '{"detail": "Requested tokens (1439) exceed context window of 512"}'),  # llama-cpp-python
+    (400, '{"object":"error","message":"This model\'s maximum context length is 512 tokens. However, you requested '
+          '1455 tokens (1439 in the messages, 16 in the completion)."}'),  # vLLM
+    (422, '{"error":"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 512. Given: 1439 '
+          '`inputs` tokens and 16 `max_new_tokens`","error_type":"validation"}'),  # TGI
+])
+def test_a_prompt_longer_than_the_servers_context_names_the_setting(status, body):
+    from starassist.engine.remote_api import error_for
+
+    message = str(error_for(status, "/v1/completions", "m", body))
+    assert message == (f"the prompt is longer than the server's context of 512 tokens ({status}) — set "
+                       "model.context_length = 512, or give the server more context (llama-server: -c is shared by "
+                       "the -np slots)")

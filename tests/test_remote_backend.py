@@ -206,3 +206,18 @@ def test_marker_text_in_an_answer_is_cut_as_locally_outside_a_literal_and_kept_i
         outside = engine_for(server).complete(CompletionRequest(text="f(a, ", offset=5, multiline=False))
     assert inside.text == '<fim_prefix>")'
     assert outside.text == "b)"
+
+
+@pytest.mark.parametrize("listing", [{"max_model_len": 512}, {"meta": {"n_ctx": 512, "n_ctx_train": 16384}}])
+def test_the_servers_context_bounds_the_prompt(listing):
+    # vLLM lists max_model_len, llama-server meta.n_ctx (its -c shared by the -np slots): a prompt sized for the
+    # configured 4096 tokens would be refused there.
+    with ScriptedServer(ServerScript(listing=listing)) as server:
+        engine = engine_for(server)
+        text = "x = 1\n" * 2000
+        engine.complete(CompletionRequest(text=text, offset=len(text) // 2, path="big.py"))
+        prompt = server.requests[-1].body["prompt"]
+        diagnostics = {d.name: d.detail for d in engine.backend.diagnostics()}
+    assert engine.backend.server_context == 512 and engine.backend.info.context_length == 341
+    assert len(engine.backend.tokenize(prompt, special=True)) <= 341
+    assert diagnostics["server context"].startswith("512 tokens per request")

@@ -113,8 +113,9 @@ def _names(text: str) -> list[str]:
 def bench(
     what: str = typer.Argument("latency", help="What to measure: latency, gpu (the transformers backend's "
                                                "decode paths and precisions against model.generate), or lsp-stress "
-                                               "(the server under fuzzing, a cancellation storm and a big file), or "
-                                               "prefetch (Tab-then-type latency and typing with it off and on)."),
+                                               "(the server under fuzzing, a cancellation storm and a big file), "
+                                               "prefetch (Tab-then-type latency and typing with it off and on), or "
+                                               "team (how many editors typing at once a remote server serves)."),
     file: Path | None = typer.Option(None, help="File to type through (default: a bundled sample)."),
     keystrokes: int = typer.Option(24, help="Characters typed (one completion each)."),
     max_tokens: int = typer.Option(16, help="Tokens generated per suggestion."),
@@ -138,6 +139,10 @@ def bench(
     accepts: int = typer.Option(12, help="prefetch: suggestions accepted (Tab) before asking for the next."),
     think_ms: float = typer.Option(300.0, help="prefetch: time between a suggestion shown and Tab."),
     gap_ms: float = typer.Option(60.0, help="prefetch: time between keystrokes while typing."),
+    editors: str = typer.Option("1,2,4,8", help="team: numbers of editors typing at once, one row each."),
+    key_ms: float = typer.Option(150.0, help="team: time between one typist's keystrokes."),
+    word: int = typer.Option(8, help="team: keystrokes between the pauses where the typist waits."),
+    target_ms: float = typer.Option(500.0, help="team: the p95 wait at a pause that still counts as served."),
 ) -> None:
     """Benchmark keystroke -> suggestion latency (p50/p95) against raw baselines: llama-cpp-python (latency), or
     transformers' model.generate (gpu)."""
@@ -184,8 +189,32 @@ def bench(
         else:
             print_prefetch(prefetch_report, typer.echo)
         return
+    if what == "team":
+        import asyncio
+
+        from .bench_team import TeamOptions, run_team_bench
+        from .bench_team import print_report as print_team
+
+        if not model or not model.startswith(("http://", "https://")):
+            raise StarassistError("bench team measures a team server — give its URL: --model http://gpu-box:8000")
+        try:
+            counts = tuple(int(n) for n in _names(editors))
+        except ValueError:
+            counts = ()
+        if not counts or min(counts) < 1:
+            raise StarassistError(f"--editors {editors!r}: give numbers of editors, like 1,2,4,8")
+        team_report = asyncio.run(run_team_bench(
+            TeamOptions(url=model, editors=counts, keystrokes=keystrokes, word=max(1, word), gap_ms=key_ms,
+                        max_tokens=max_tokens, target_ms=target_ms,
+                        text=file.read_text(encoding="utf-8") if file else ""),
+            log=lambda line: typer.echo(line, err=True)))
+        if as_json:
+            typer.echo(json.dumps(team_report, indent=2))
+        else:
+            print_team(team_report, typer.echo)
+        return
     if what != "latency":
-        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress, prefetch")
+        raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress, prefetch, team")
     text = (file or _SAMPLE).read_text(encoding="utf-8")
     settings = cli_settings(model__path=model)
     engine = load_engine(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 import urllib.parse
@@ -101,8 +102,19 @@ def sse_payloads(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
         yield json.loads(data)
 
 
+# How servers say a prompt is longer than their context (llama-server, llama-cpp-python, vLLM, TGI), with the size.
+_CONTEXT_ERRORS = re.compile(r"context size \((\d+) tokens\)|context window of (\d+)|maximum context length is (\d+)"
+                             r"|must be <= (\d+)")
+
+
 def error_for(status: int, path: str, model: str, body: str) -> RemoteError:
     lowered = body.lower()
+    too_long = _CONTEXT_ERRORS.search(body) if status in (400, 413, 422, 500) else None
+    if too_long:
+        size = next(g for g in too_long.groups() if g)
+        return RemoteError(f"the prompt is longer than the server's context of {size} tokens ({status}) — set "
+                           f"model.context_length = {size}, or give the server more context (llama-server: -c is "
+                           "shared by the -np slots)")
     if status in (400, 500, 501) and ("infill" in lowered or "fim" in lowered):
         return RemoteError(f"the server is up but its model has no FIM tokens ({status}) — serve a FIM model such as "
                            "StarCoder2, or use remote.api = openai with model.fim_format = none")

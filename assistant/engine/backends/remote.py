@@ -147,6 +147,7 @@ class RemoteBackend:
         self.api = FORMATS[remote.api]
         self.model_name = remote.model
         self.listed: list[str] = []
+        self.server_context: int | None = None  # tokens per request, where the server says
         self.probe_error: str | None = None
         self.probe_ms = 0.0
         try:
@@ -177,7 +178,9 @@ class RemoteBackend:
             name=f"remote:{self.model_name}",
             path=self.url,
             arch="remote",
-            context_length=int(model.context_length * _PIECES_PER_TOKEN),
+            # A server's context per request (llama-server: -c / -np) bounds ours: a longer prompt is refused.
+            context_length=int(min(model.context_length, self.server_context or model.context_length)
+                               * _PIECES_PER_TOKEN),
             train_context_length=model.context_length,
             vocab_size=0,
             bos_id=None,
@@ -301,10 +304,15 @@ class RemoteBackend:
         if self.remote.api == "tgi":
             data = call_json(self.url, "/info", key_env=self.remote.api_key_env)
             names = [str(data.get("model_id", ""))]
+            contexts = [data.get("max_input_tokens") or data.get("max_input_length")]
         else:
             data = call_json(self.url, "/v1/models", key_env=self.remote.api_key_env)
-            names = [str(m.get("id", "")) for m in data.get("data", []) if isinstance(m, dict)]
+            models = [m for m in data.get("data", []) if isinstance(m, dict)]
+            names = [str(m.get("id", "")) for m in models]
+            # vLLM says max_model_len; llama-server says meta.n_ctx (per slot).
+            contexts = [m.get("max_model_len") or (m.get("meta") or {}).get("n_ctx") for m in models[:1]]
         self.probe_ms = (time.perf_counter() - t0) * 1000
+        self.server_context = next((int(c) for c in contexts if isinstance(c, int) and c > 0), None)
         return [n for n in names if n]
 
     def token_count(self, text: str) -> int | None:
@@ -325,6 +333,9 @@ class RemoteBackend:
         except RemoteError as exc:
             return [Diagnostic("fail", "server", str(exc))]
         out.append(Diagnostic("ok", "server", f"{self.url} answered in {self.probe_ms:.0f} ms ({self.remote.api} API)"))
+        if self.server_context:
+            out.append(Diagnostic("ok", "server context", f"{self.server_context} tokens per request (prompts are "
+                                  f"kept to {self.info.context_length} pieces)"))
         if self.model_name in listed or self.remote.api == "tgi":
             out.append(Diagnostic("ok", "served model", f"{self.model_name}"))
         else:
