@@ -20,7 +20,7 @@ from typing import Any
 
 from starassist.engine.numbers import summary
 
-from .stress_client import RawClient, isolated_env
+from .stress_client import RawClient, change_params, inline_params, isolated_env, open_document
 
 _SAMPLE = Path(__file__).with_name("data") / "typing_sample.txt"
 
@@ -44,28 +44,14 @@ def _cut_points(text: str, n: int) -> list[tuple[int, int]]:
     return [(i, len(lines[i]) - len(lines[i].lstrip()) + len(lines[i].strip()) // 2) for i in code[::step][:n]]
 
 
-def _inline(uri: str, line: int, col: int) -> dict[str, Any]:
-    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": col}, "context": {"triggerKind": 2}}
-
-
-def _change(uri: str, version: int, start: dict[str, int], end: dict[str, int], text: str) -> dict[str, Any]:
-    return {"textDocument": {"uri": uri, "version": version},
-            "contentChanges": [{"range": {"start": start, "end": end}, "text": text}]}
-
-
-async def _open(client: RawClient, uri: str, text: str) -> None:
-    await client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
-                                                                  "text": text}})
-
-
 async def _accept_probe(client: RawClient, opts: PrefetchOptions) -> dict[str, Any]:
     """Per cut point: ask, wait `think_ms`, accept the item (one didChange), ask again; time the second ask."""
     lines = opts.text.split("\n")
     times, prefetched, shown = [], 0, 0
     for k, (line, col) in enumerate(_cut_points(opts.text, opts.accepts)):
         uri = f"file:///work/project/accept_{k}.py"
-        await _open(client, uri, "\n".join(lines[:line] + [lines[line][:col]] + lines[line + 1 :]))
-        answer = await client.request("textDocument/inlineCompletion", _inline(uri, line, col), timeout=120)
+        await open_document(client, uri, "\n".join(lines[:line] + [lines[line][:col]] + lines[line + 1 :]))
+        answer = await client.request("textDocument/inlineCompletion", inline_params(uri, line, col), timeout=120)
         items = (answer.get("result") or {}).get("items") or []
         if not items:
             continue
@@ -74,13 +60,13 @@ async def _accept_probe(client: RawClient, opts: PrefetchOptions) -> dict[str, A
         await asyncio.sleep(opts.think_ms / 1000)
         inserted = item["insertText"]
         t0 = time.perf_counter()
-        await client.notify("textDocument/didChange", _change(uri, 2, item["range"]["start"], item["range"]["end"],
+        await client.notify("textDocument/didChange", change_params(uri, 2, item["range"]["start"], item["range"]["end"],
                                                               inserted))
         head, _, last = inserted.rpartition("\n")
         new_line = item["range"]["start"]["line"] + inserted.count("\n")
         new_col = len(last) + (0 if head or "\n" in inserted else item["range"]["start"]["character"])
         seen = len(client.got.timings)
-        await client.request("textDocument/inlineCompletion", _inline(uri, new_line, new_col), timeout=120)
+        await client.request("textDocument/inlineCompletion", inline_params(uri, new_line, new_col), timeout=120)
         times.append((time.perf_counter() - t0) * 1000)
         new = client.got.timings[seen:]
         prefetched += bool(new and new[-1].get("prefetched"))
@@ -98,16 +84,16 @@ async def _typing_probe(client: RawClient, opts: PrefetchOptions) -> dict[str, A
     indent = len(lines[line]) - len(lines[line].lstrip())
     typed = ("qz = wx_7 * kj - jb / pv + " * 10)[: opts.keystrokes]
     uri = "file:///work/project/typing.py"
-    await _open(client, uri, "\n".join(lines[:line] + [lines[line][:indent]] + lines[line + 1 :]))
+    await open_document(client, uri, "\n".join(lines[:line] + [lines[line][:indent]] + lines[line + 1 :]))
     times, col = [], indent
     for k, ch in enumerate(typed):
         await asyncio.sleep(opts.gap_ms / 1000)
         t0 = time.perf_counter()
         pos = {"line": line, "character": col}
-        await client.notify("textDocument/didChange", _change(uri, k + 2, pos, pos, ch))
+        await client.notify("textDocument/didChange", change_params(uri, k + 2, pos, pos, ch))
         col += 1
         seen = len(client.got.timings)
-        await client.request("textDocument/inlineCompletion", _inline(uri, line, col), timeout=120)
+        await client.request("textDocument/inlineCompletion", inline_params(uri, line, col), timeout=120)
         new = client.got.timings[seen:]
         if k > 0 and new and new[-1].get("cached") is False:  # the first request evaluates the whole prompt
             times.append((time.perf_counter() - t0) * 1000)

@@ -23,8 +23,7 @@ from typing import Any
 
 from starassist.engine.numbers import summary
 
-from .bench_prefetch import _change, _inline, _open
-from .stress_client import RawClient
+from .stress_client import RawClient, change_params, inline_params, open_document
 
 _SAMPLE = Path(__file__).with_name("data") / "typing_sample.txt"
 
@@ -59,7 +58,7 @@ def _typing_plan(text: str, editor: int, keystrokes: int) -> tuple[str, int, str
 async def _editor(client: RawClient, opts: TeamOptions, editor: int, start_at: float) -> dict[str, Any]:
     doc, line, typed = _typing_plan(opts.text, editor, opts.keystrokes)
     uri = f"file:///work/team/editor_{editor}.py"
-    await _open(client, uri, doc)
+    await open_document(client, uri, doc)
     col = len(doc.split("\n")[line])
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     waits: list[float] = []
@@ -67,10 +66,10 @@ async def _editor(client: RawClient, opts: TeamOptions, editor: int, start_at: f
     pending: list[asyncio.Future[dict[str, Any]]] = []
     for k, ch in enumerate(typed):
         pos = {"line": line, "character": col}
-        await client.notify("textDocument/didChange", _change(uri, k + 2, pos, pos, ch))
+        await client.notify("textDocument/didChange", change_params(uri, k + 2, pos, pos, ch))
         line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
         t0 = time.perf_counter()
-        answer = asyncio.ensure_future(client.request("textDocument/inlineCompletion", _inline(uri, line, col),
+        answer = asyncio.ensure_future(client.request("textDocument/inlineCompletion", inline_params(uri, line, col),
                                                       timeout=300))
         pending.append(answer)
         if (k + 1) % opts.word == 0:  # a pause: the typist waits for this suggestion

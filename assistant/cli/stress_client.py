@@ -157,3 +157,18 @@ def isolated_env(tmp: str, **extra: str) -> dict[str, str]:
     env["STARASSIST_DATA_DIR"] = os.path.join(tmp, "data")
     env.update(extra)
     return env
+
+
+# Params of the messages an editor sends while typing.
+def inline_params(uri: str, line: int, col: int) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri}, "position": {"line": line, "character": col}, "context": {"triggerKind": 2}}
+
+
+def change_params(uri: str, version: int, start: dict[str, int], end: dict[str, int], text: str) -> dict[str, Any]:
+    return {"textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"range": {"start": start, "end": end}, "text": text}]}
+
+
+async def open_document(client: RawClient, uri: str, text: str) -> None:
+    await client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                                  "text": text}})
