@@ -61,6 +61,7 @@ def test_doctor_sees_the_fim_tokens_through_llama_servers_tokenizer(llama_server
     result = run_cli(["doctor", "--model", llama_server.url])
     assert result.exit_code == 0, result.output
     assert "served model: tiny-starcoder" in result.stdout
+    assert "server context: 512 tokens per request" in result.stdout  # -c 1024 shared by -np 2 slots
     assert "server fim: starcoder: <fim_prefix> is one token on the server" in result.stdout
 
 
