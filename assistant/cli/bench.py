@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,10 +156,7 @@ def bench(
                            keystrokes=keystrokes, warmup=warmup, max_tokens=max_tokens,
                            decode_tokens=decode_tokens, text=(file or _SAMPLE).read_text(encoding="utf-8"))
         gpu_report = run_gpu_bench(options, log=lambda line: typer.echo(line, err=True))
-        if as_json:
-            typer.echo(json.dumps(gpu_report, indent=2))
-        else:
-            print_report(gpu_report)
+        _output(gpu_report, as_json, print_report)
         return
     if what == "lsp-stress":
         import asyncio
@@ -169,10 +167,7 @@ def bench(
         stress = StressOptions(messages=messages, seed=seed, cancels=cancels, doc_chars=int(doc_mb * 1e6),
                                keystrokes=keystrokes, model=model, max_tokens=max_tokens)
         stress_report = asyncio.run(run_stress(stress, log=lambda line: typer.echo(line, err=True)))
-        if as_json:
-            typer.echo(json.dumps(stress_report, indent=2))
-        else:
-            print_stress(stress_report, typer.echo)
+        _output(stress_report, as_json, lambda r: print_stress(r, typer.echo))
         return
     if what == "prefetch":
         import asyncio
@@ -184,10 +179,7 @@ def bench(
         prefetch_report = asyncio.run(run_prefetch_bench(
             PrefetchOptions(model=model, text=text, keystrokes=keystrokes, max_tokens=max_tokens, accepts=accepts,
                             think_ms=think_ms, gap_ms=gap_ms), log=lambda line: typer.echo(line, err=True)))
-        if as_json:
-            typer.echo(json.dumps(prefetch_report, indent=2))
-        else:
-            print_prefetch(prefetch_report, typer.echo)
+        _output(prefetch_report, as_json, lambda r: print_prefetch(r, typer.echo))
         return
     if what == "team":
         import asyncio
@@ -208,10 +200,7 @@ def bench(
                         max_tokens=max_tokens, target_ms=target_ms,
                         text=file.read_text(encoding="utf-8") if file else ""),
             log=lambda line: typer.echo(line, err=True)))
-        if as_json:
-            typer.echo(json.dumps(team_report, indent=2))
-        else:
-            print_team(team_report, typer.echo)
+        _output(team_report, as_json, lambda r: print_team(r, typer.echo))
         return
     if what != "latency":
         raise StarassistError(f"unknown benchmark {what!r} — available: latency, gpu, lsp-stress, prefetch, team")
@@ -220,10 +209,14 @@ def bench(
     engine = load_engine(settings)
     report = latency_report(engine, text, keystrokes=keystrokes, warmup=warmup, max_tokens=max_tokens,
                             fim_modes=_names(fim_modes))
+    _output(report, as_json, lambda r: print_latency(r, per_key=per_key))
+
+
+def _output(report: dict, as_json: bool, show: Callable[[dict], None]) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2))
     else:
-        print_latency(report, per_key=per_key)
+        show(report)
 
 
 def latency_report(engine: CompletionEngine, text: str, *, keystrokes: int, warmup: int, max_tokens: int,

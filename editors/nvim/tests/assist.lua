@@ -20,9 +20,7 @@ require('starassist').setup({
   inline = { auto_trigger = false },
 })
 
-local path = vim.fs.joinpath(dir, 'shapes.py')
-local file = assert(io.open(path, 'w'))
-file:write(table.concat({
+local buf = H.edit_file(dir, 'shapes.py', {
   'import math',
   '',
   '',
@@ -34,16 +32,9 @@ file:write(table.concat({
   'def square_area(side):',
   '    return side * side',
   '',
-}, '\n'))
-file:close()
-
-vim.cmd.edit(path)
-local buf = vim.api.nvim_get_current_buf()
+})
 local code_win = vim.api.nvim_get_current_win()
-H.ok(vim.wait(120000, function()
-  local c = lsp.client(buf)
-  return c ~= nil and c.initialized == true
-end, 50), 'server initialized and attached within 120 s')
+H.wait_attached(buf)
 
 local t0 = vim.uv.hrtime()
 local function step(name) -- timings on stderr, for a slow run

@@ -26,6 +26,25 @@ function H.ok(value, what)
   return value
 end
 
+--- Write `lines` to dir/name and edit it (the FileType autocmd of setup() starts the server); returns the buffer.
+function H.edit_file(dir, name, lines)
+  local path = vim.fs.joinpath(dir, name)
+  local file = assert(io.open(path, 'w'))
+  file:write(table.concat(lines, '\n'))
+  file:close()
+  vim.cmd.edit(path)
+  return vim.api.nvim_get_current_buf(), path
+end
+
+--- Wait until the server answered `initialize` and its client is attached to `buf`.
+function H.wait_attached(buf)
+  local lsp = require('starassist.lsp')
+  H.ok(vim.wait(120000, function()
+    local c = lsp.client(buf)
+    return c ~= nil and c.initialized == true
+  end, 50), 'server initialized and attached within 120 s')
+end
+
 --- Print one machine-readable line for the pytest side.
 function H.report(tbl)
   io.stdout:write('RESULT ' .. vim.json.encode(tbl) .. '\n')

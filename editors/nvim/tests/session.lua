@@ -18,9 +18,8 @@ starassist.setup({
   inline = { auto_trigger = false },
 })
 
-local path = vim.fs.joinpath(dir, 'shapes.py')
-local file = assert(io.open(path, 'w'))
-file:write(table.concat({
+-- Opening the file sets the filetype; the FileType autocmd of setup() starts the server (auto_start).
+local buf = H.edit_file(dir, 'shapes.py', {
   'import math',
   '',
   '',
@@ -31,18 +30,10 @@ file:write(table.concat({
   '',
   'def square_area(side):',
   '',
-}, '\n'))
-file:close()
-
--- Opening the file sets the filetype; the FileType autocmd of setup() starts the server (auto_start).
-vim.cmd.edit(path)
-local buf = vim.api.nvim_get_current_buf()
+})
 H.eq('python', vim.bo[buf].filetype, 'filetype')
 -- The client attaches to the buffer once the server answered `initialize`.
-H.ok(vim.wait(120000, function()
-  local c = lsp.client(buf)
-  return c ~= nil and c.initialized == true
-end, 50), 'server initialized and attached within 120 s')
+H.wait_attached(buf)
 local client = lsp.client(buf)
 report.offset_encoding = client.offset_encoding
 H.ok(client.server_capabilities.inlineCompletionProvider, 'server offers inlineCompletionProvider')

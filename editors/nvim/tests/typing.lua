@@ -29,18 +29,9 @@ local ok, err = pcall(function()
   local dir = (assert(os.getenv('STARASSIST_TEST_DIR')))
   require('starassist').setup({ cmd = cmd, settings = { completion = { max_tokens = 16 } } })
   local completion = require('starassist.completion')
-  local lsp = require('starassist.lsp')
 
-  local path = vim.fs.joinpath(dir, 'typing.py')
-  local f = assert(io.open(path, 'w'))
-  f:write('def add(a, b):\n    """Return the sum of a and b."""\n')
-  f:close()
-  vim.cmd.edit(path)
-  local buf = vim.api.nvim_get_current_buf()
-  H.ok(vim.wait(120000, function()
-    local c = lsp.client(buf)
-    return c ~= nil and c.initialized == true
-  end, 50), 'server initialized within 120 s')
+  local buf = H.edit_file(dir, 'typing.py', { 'def add(a, b):', '    """Return the sum of a and b."""', '' })
+  H.wait_attached(buf)
 
   local typed = '    return a'
   local report = { typed = typed, tick = -1 }
