@@ -211,6 +211,13 @@ def test_bench_team_needs_a_server_url_and_numbers_of_editors():
                           "--editors 'two': give numbers of editors, like 1,2,4,8")
 
 
+def test_bench_team_needs_a_file_with_code_to_type(tmp_path):
+    short = tmp_path / "short.py"
+    short.write_text("x = 1\n", encoding="utf-8")
+    assert_one_line_error(run("bench", "team", "--model", "http://127.0.0.1:9", "--file", str(short)),
+                          "no line of code to type")
+
+
 def test_ci_runs_the_readme_test_command_exactly():
     root = Path(__file__).resolve().parents[1]
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starassist.engine.errors import StarassistError
 from starassist.engine.numbers import summary
 
 from .stress_client import RawClient, change_params, inline_params, open_document
@@ -45,6 +46,9 @@ def _typing_plan(text: str, editor: int, keystrokes: int) -> tuple[str, int, str
     stretch of the file (the lines it retypes removed), so no two send the same prompt."""
     lines = text.split("\n")
     candidates = [i for i, line in enumerate(lines) if len(line.strip()) > 20 and i > 3]
+    if not candidates:
+        raise StarassistError("bench team: the file has no line of code to type (longer than 20 characters, after "
+                              "the first four lines) — give a longer --file")
     start = candidates[(editor * 7) % len(candidates)]
     typed, end = "", start
     while len(typed) < keystrokes and end < len(lines):
@@ -90,7 +94,7 @@ async def _ready(client: RawClient) -> dict[str, Any]:
             break
         await asyncio.sleep(0.1)
     if status.get("error") or not status.get("ready"):
-        raise RuntimeError(f"the LSP could not reach the server: {status.get('error')}")
+        raise StarassistError(f"bench team: the LSP could not use the server: {status.get('error')}")
     return status
 
 
@@ -123,6 +127,7 @@ async def _row(opts: TeamOptions, editors: int) -> dict[str, Any]:
 async def run_team_bench(opts: TeamOptions, log: Callable[[str], None]) -> dict[str, Any]:
     if not opts.text:
         opts.text = _SAMPLE.read_text(encoding="utf-8")
+    _typing_plan(opts.text, 0, opts.keystrokes)  # a file with nothing to type fails before any LSP starts
     rows = []
     for editors in opts.editors:
         log(f"{editors} editor(s) typing {opts.keystrokes} keys each, a key every {opts.gap_ms:g} ms")
