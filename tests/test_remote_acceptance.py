@@ -249,7 +249,9 @@ async def test_lsp_other_open_documents_go_out_redacted(llama_server_embedded, t
             await stop_session(session)
     prompts = [json.loads(ex.body)["prompt"] for ex in proxy.posts("/v1/completions")]
     assert leaked(proxy.exchanges) == []
-    assert "<file_sep>" in prompts[-1] and prompts[-1].count("<SECRET_") >= 10
+    # The suggestion's prompt (after the LSP's warm-up; a prefetch may follow it) holds the other files, redacted.
+    with_files = [p for p in prompts if "<file_sep>" in p]
+    assert with_files and with_files[0].count("<SECRET_") >= 10, [p[:200] for p in prompts]
 
 
 @pytest.mark.asyncio
