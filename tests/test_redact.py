@@ -208,3 +208,11 @@ def test_cli_redact_shows_marker_text_escaped(tmp_path, monkeypatch):
     assert result.stdout == 'EOS = "<MARKER_1>"\nowner = "<EMAIL_1>"\n'
     assert "tok.py:1: marker text -> <MARKER_1>" in result.stderr
     assert "1 value(s) hidden, 1 marker(s) escaped" in result.stderr
+
+
+def test_a_sentencepiece_marker_is_escaped_as_its_text():
+    from starassist.engine.redact import marker_pattern
+
+    # Code Llama's `▁<PRE>` reaches a server as the text `<PRE>`.
+    assert Redactor(markers=marker_pattern(["▁<PRE>", "▁<EOT>"])).redact("x = '<PRE>' + '<EOT>'") == \
+        "x = '<MARKER_1>' + '<MARKER_2>'"

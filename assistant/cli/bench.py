@@ -198,7 +198,7 @@ def bench(
         team_report = asyncio.run(run_team_bench(
             TeamOptions(url=model, editors=counts, keystrokes=keystrokes, word=max(1, word), gap_ms=key_ms,
                         max_tokens=max_tokens, target_ms=target_ms,
-                        text=file.read_text(encoding="utf-8") if file else ""),
+                        text=(file or _SAMPLE).read_text(encoding="utf-8")),
             log=lambda line: typer.echo(line, err=True)))
         _output(team_report, as_json, lambda r: print_team(r, typer.echo))
         return

@@ -60,8 +60,8 @@ async def _accept_probe(client: RawClient, opts: PrefetchOptions) -> dict[str, A
         await asyncio.sleep(opts.think_ms / 1000)
         inserted = item["insertText"]
         t0 = time.perf_counter()
-        await client.notify("textDocument/didChange", change_params(uri, 2, item["range"]["start"], item["range"]["end"],
-                                                              inserted))
+        await client.notify("textDocument/didChange",
+                            change_params(uri, 2, item["range"]["start"], item["range"]["end"], inserted))
         head, _, last = inserted.rpartition("\n")
         new_line = item["range"]["start"]["line"] + inserted.count("\n")
         new_col = len(last) + (0 if head or "\n" in inserted else item["range"]["start"]["character"])

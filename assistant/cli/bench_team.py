@@ -5,8 +5,9 @@ cancellation, prefetch) point at the server and type at once, each through its o
 every `gap_ms` is a didChange plus an inline request, as editors send them, and after every `word` keystrokes the
 typist pauses and waits for the suggestion. Reported per row: the wait at those pauses (keystroke -> suggestion,
 p50/p95, what the user feels), how many pauses got a suggestion, and the requests that reached the server per 100
-keystrokes (the LSPs' model calls, prefetches included). The editors one server serves is the largest row whose p95 stays under
-`target_ms`. Run it from a machine other than the server's, as editors would; a benchmark, not a test.
+keystrokes (the LSPs' model calls, prefetches included). The editors one server serves is the largest row whose
+p95 stays under `target_ms`. Run it from a machine other than the server's, as editors would; a benchmark, not a
+test.
 """
 
 from __future__ import annotations
@@ -18,15 +19,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starassist.engine.errors import StarassistError
 from starassist.engine.numbers import summary
 
 from .stress_client import RawClient, change_params, inline_params, open_document
-
-_SAMPLE = Path(__file__).with_name("data") / "typing_sample.txt"
 
 
 @dataclass
@@ -38,7 +36,7 @@ class TeamOptions:
     gap_ms: float = 120.0
     max_tokens: int = 16
     target_ms: float = 500.0
-    text: str = ""
+    text: str = ""  # the file typed through
 
 
 def _typing_plan(text: str, editor: int, keystrokes: int) -> tuple[str, int, str]:
@@ -125,8 +123,6 @@ async def _row(opts: TeamOptions, editors: int) -> dict[str, Any]:
 
 
 async def run_team_bench(opts: TeamOptions, log: Callable[[str], None]) -> dict[str, Any]:
-    if not opts.text:
-        opts.text = _SAMPLE.read_text(encoding="utf-8")
     _typing_plan(opts.text, 0, opts.keystrokes)  # a file with nothing to type fails before any LSP starts
     rows = []
     for editors in opts.editors:

@@ -9,10 +9,6 @@ import typer
 from .app import cli_settings, command
 
 
-def allow_list(text: str) -> frozenset[str]:
-    return frozenset(item.strip() for item in text.split(",") if item.strip())
-
-
 @command()
 def redact(
     file: Path = typer.Argument(..., help="The file to check."),
@@ -22,12 +18,12 @@ def redact(
     """Print FILE as a remote server would receive it: secrets, emails and IP addresses replaced by placeholders,
     and marker text (`<|endoftext|>` in a string) escaped so that the server reads it as text."""
     from starassist.engine.fim import FORMATS
-    from starassist.engine.redact import Redactor, marker_pattern
+    from starassist.engine.redact import MARKER_RULE, Redactor, allow_list, marker_pattern
 
     settings = cli_settings()
     text = file.read_text(encoding="utf-8")
     fim = FORMATS.get(settings.model.fim_format)
-    markers = marker_pattern(t.lstrip("▁") for t in (fim.special_tokens() if fim else ()))
+    markers = marker_pattern(fim.special_tokens() if fim else ())
     redactor = Redactor(allow=allow_list(settings.remote.allow) | allow_list(allow), markers=markers)
     findings = redactor.find(text)
     if not summary:
@@ -36,6 +32,6 @@ def redact(
         line = text.count("\n", 0, f.start) + 1
         # The original is never echoed: the point of the command is to show what stays on the machine.
         typer.echo(f"{file}:{line}: {f.rule} -> {f.placeholder}", err=True)
-    hidden = sum(f.rule != "marker text" for f in findings)
+    hidden = sum(f.rule != MARKER_RULE for f in findings)
     escaped = f", {len(findings) - hidden} marker(s) escaped" if len(findings) > hidden else ""
     typer.echo(f"{hidden} value(s) hidden{escaped}", err=True)

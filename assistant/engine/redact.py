@@ -100,11 +100,19 @@ SERVER_MARKERS = (
 _MARKER_SHAPES = (r"<\|[^\s|<>]{1,40}\|>", r"<｜[^\s｜<>]{1,40}｜>")
 
 
+MARKER_RULE = "marker text"  # the `Finding.rule` of an escaped marker (not a hidden value)
+
+
 def marker_pattern(extra: Iterable[str] = ()) -> re.Pattern[str]:
-    """What `Redactor(markers=...)` escapes: the known marker texts, `extra` ones (a model's FIM tokens), and
-    the shapes of chat markers."""
-    texts = sorted({t for t in (*SERVER_MARKERS, *extra) if t}, key=len, reverse=True)
+    """What `Redactor(markers=...)` escapes: the known marker texts, `extra` ones (a model's special tokens; the
+    SentencePiece word mark `▁` of Code Llama's is not in the text), and the shapes of chat markers."""
+    texts = sorted({t.lstrip("▁") for t in (*SERVER_MARKERS, *extra) if t.lstrip("▁")}, key=len, reverse=True)
     return re.compile("|".join([*map(re.escape, texts), *_MARKER_SHAPES]))
+
+
+def allow_list(text: str) -> frozenset[str]:
+    """`remote.allow` (comma-separated values the user chose to send as they are) as a set."""
+    return frozenset(item.strip() for item in text.split(",") if item.strip())
 
 
 def partial_placeholder(text: str) -> int:
@@ -221,7 +229,7 @@ class Redactor:
             start, end = match.span()
             if not any(start < e and s < end for s, e in taken):
                 value = match.group()
-                findings.append(Finding("marker text", start, end, value, self._placeholder("MARKER", value)))
+                findings.append(Finding(MARKER_RULE, start, end, value, self._placeholder("MARKER", value)))
         return sorted(findings, key=lambda f: f.start)
 
     def redact(self, text: str) -> str:

@@ -43,7 +43,7 @@ from ..backend import (
 from ..errors import SettingsError
 from ..fim import FORMATS as FIM_FORMATS
 from ..fim import get_format
-from ..redact import Redactor, marker_pattern, partial_placeholder
+from ..redact import Redactor, allow_list, marker_pattern, partial_placeholder
 from ..remote_api import FORMATS, RemoteError, Request, call_json, stream
 from ..settings import ModelSettings, RemoteSettings
 
@@ -169,9 +169,8 @@ class RemoteBackend:
         fim = FIM_FORMATS[fim_name]
         specials = sorted(fim.special_tokens()) + [*_ROLE_MARK.values(), _END_MARK]
         # Marker text in the user's code is escaped even with redaction off: it must reach the model as text.
-        self.redactor = Redactor(allow=frozenset(a.strip() for a in remote.allow.split(",") if a.strip()),
-                                 secrets=remote.redact,
-                                 markers=marker_pattern(t.lstrip("▁") for t in fim.special_tokens()))
+        self.redactor = Redactor(allow=allow_list(remote.allow), secrets=remote.redact,
+                                 markers=marker_pattern(fim.special_tokens()))
         self.vocab = PieceVocab(specials)
         eog = {self.vocab.special_ids[t] for t in ("<|endoftext|>",) if t in self.vocab.special_ids}
         self.info = ModelInfo(
@@ -312,7 +311,7 @@ class RemoteBackend:
             # vLLM says max_model_len; llama-server says meta.n_ctx (per slot).
             contexts = [m.get("max_model_len") or (m.get("meta") or {}).get("n_ctx") for m in models[:1]]
         self.probe_ms = (time.perf_counter() - t0) * 1000
-        self.server_context = next((int(c) for c in contexts if isinstance(c, int) and c > 0), None)
+        self.server_context = next((c for c in contexts if isinstance(c, int) and c > 0), None)
         return [n for n in names if n]
 
     def token_count(self, text: str) -> int | None:
